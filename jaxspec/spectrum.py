@@ -114,13 +114,19 @@ def _is_jax_array(x: Any) -> bool:
 
 
 def _as_array(x: Any, name: str) -> Any:
-    """Keep numpy and JAX arrays as they are; turn anything else into a numpy array."""
-    if _is_jax_array(x) or isinstance(x, np.ndarray):
+    """Keep JAX arrays as they are; make anything else a native-byte-order numpy array.
+
+    FITS data arrive big-endian, which JAX cannot take; values are kept bit for bit.
+    """
+    if _is_jax_array(x):
         return x
     try:
-        return np.asarray(x)
+        arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - defensive
         raise SpectrumValidationError(f"{name} could not be converted to an array: {exc}") from exc
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 class Spectrum:
