@@ -26,6 +26,7 @@ tree structure, hashable and never traced.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,9 +43,15 @@ VELOCITY_FRAMES = ("unknown", "topocentric", "heliocentric", "barycentric", "res
 
 
 def _freeze(value: Any) -> Any:
-    """Turn header values into hashable, JSON-friendly Python scalars."""
+    """Turn header values into hashable, JSON-friendly Python scalars.
+
+    Non-finite floats become None: NaN != NaN would make equal metadata compare unequal
+    (and so make JAX retrace).
+    """
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -86,8 +93,10 @@ class SpectrumMeta:
                 "meta.radial_velocity and meta.redshift are both set; give only one "
                 "(as specutils does)"
             )
-        if isinstance(self.object_id, list):
+        if isinstance(self.object_id, (list, tuple, np.ndarray)):
             object.__setattr__(self, "object_id", tuple(str(o) for o in self.object_id))
+        elif self.object_id is not None and not isinstance(self.object_id, str):
+            object.__setattr__(self, "object_id", str(self.object_id))
         header = self.header
         if isinstance(header, Mapping):
             header = tuple(header.items())
@@ -249,6 +258,7 @@ class Spectrum:
 
     @property
     def dtype(self) -> Any:
+        """Floating dtype of ``flux``."""
         return self.flux.dtype
 
     @property
@@ -330,9 +340,14 @@ class Spectrum:
         full = (*index, slice(None))
         wave = self.wave if self.shared_wave else self.wave[full]
         meta = self.meta
-        if isinstance(meta.object_id, tuple) and len(self.batch_shape) == 1:
-            ids = np.asarray(meta.object_id, dtype=object)[index[0]]
-            meta = meta.replace(object_id=ids if isinstance(ids, str) else tuple(ids))
+        n_batch = math.prod(self.batch_shape)
+        if isinstance(meta.object_id, tuple) and len(meta.object_id) == n_batch:
+            ids = np.empty(n_batch, dtype=object)
+            ids[:] = meta.object_id
+            picked = ids.reshape(self.batch_shape)[index]
+            meta = meta.replace(
+                object_id=picked if isinstance(picked, str) else tuple(picked.ravel())
+            )
         obj = object.__new__(Spectrum)
         _set(obj, wave, self.flux[full], self.ivar[full], self.mask[full], meta)
         return obj
@@ -507,7 +522,8 @@ def _check_values(wave: Any, ivar: Any) -> None:
         )
     if np.any(w <= 0):
         raise SpectrumValidationError(
-            f"wave must be positive (vacuum Å); found minimum {float(w.min())}"
+            f"wave must be positive (vacuum Å); found minimum {float(w.min())}. Check the "
+            "wavelength unit and solution (log10 wavelengths must be converted with 10**x)"
         )
     if w.shape[-1] > 1:
         steps = np.diff(w, axis=-1)

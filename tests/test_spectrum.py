@@ -158,3 +158,16 @@ def test_from_specutils_frequency_axis_and_stddev():
     np.testing.assert_allclose(s.wave[0], (6.0e14 * u.Hz).to_value(u.AA, u.spectral()))
     np.testing.assert_allclose(s.flux, np.arange(10.0)[::-1])
     np.testing.assert_allclose(s.ivar, 4.0)
+
+
+def test_meta_equality_survives_nan_headers_and_tuple_ids():
+    a = SpectrumMeta(object_id=(1, np.str_("b")), header={"X": float("nan")})
+    b = SpectrumMeta(object_id=("1", "b"), header={"X": None})
+    assert a == b and hash(a) == hash(b)
+
+
+def test_getitem_on_two_dimensional_batch_keeps_matching_ids():
+    ids = tuple(f"s{i}" for i in range(6))
+    s = Spectrum(np.linspace(1, 2, 4), np.ones((2, 3, 4)), object_id=ids)
+    assert s[1].meta.object_id == ("s3", "s4", "s5")
+    assert s[1, 2].meta.object_id == "s5"

@@ -71,7 +71,9 @@ def map_spectra(
                     f"{name} has shape {jnp.shape(value)} but the spectrum is not batched; "
                     "give a single value"
                 )
-        return single(spec, *params)
+        out = single(spec, *params)
+        wave = _constant_wave(spec, params, wave_param, out.wave)
+        return Spectrum.tree_unflatten(out.meta, (wave, out.flux, out.ivar, out.mask))
     prepared = [_prepare_param(v, batch_shape, c, n) for v, c, n in zip(params, core_ndims, names)]
     values = [p[0] for p in prepared]
     mapped = [p[1] for p in prepared]
@@ -89,8 +91,22 @@ def map_spectra(
     out_axes = (None if out_wave_shared else 0, 0, 0, 0)
     for _ in batch_shape:
         fn = jax.vmap(fn, in_axes=(spec.batch_axes(), *[0 if m else None for m in mapped]), out_axes=out_axes)
-    result = fn(spec, *values)
-    return Spectrum.tree_unflatten(out_meta[-1], result)
+    wave, flux, ivar, mask = fn(spec, *values)
+    if out_wave_shared:
+        wave = _constant_wave(spec, params, wave_param, wave)
+    return Spectrum.tree_unflatten(out_meta[-1], (wave, flux, ivar, mask))
+
+
+def _constant_wave(spec: Spectrum, params: Sequence[Any], wave_param: int | None, traced: Any) -> Any:
+    """Keep a wavelength grid that is a constant (numpy) as a constant.
+
+    Under ``jit`` every array a function returns is a tracer, even a grid that was a numpy
+    constant; putting the constant back lets later steps size their kernels from it.
+    """
+    source = spec.wave if wave_param is None else params[wave_param]
+    if isinstance(source, np.ndarray) and source.ndim == 1 and source.shape == tuple(traced.shape):
+        return source.astype(traced.dtype, copy=False)
+    return traced
 
 
 def concrete_max(value: Any, name: str, hint: str) -> float:

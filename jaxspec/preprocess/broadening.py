@@ -106,7 +106,9 @@ def _window_size(spec: Spectrum, extent_kms: float, half_window: int | None) -> 
     step = _min_pixel_velocity(spec)
     if step is None:
         raise SpectrumValidationError(
-            "the wavelength grid is traced, so the kernel window cannot be sized; pass half_window"
+            "the wavelength grid is traced, so the kernel window cannot be sized; pass "
+            "half_window (pixels), or keep the grid a constant under jit (build the Spectrum "
+            "inside the jitted function from a numpy wavelength array)"
         )
     return max(1, int(math.ceil(extent_kms / step)) + 1)
 
@@ -161,10 +163,12 @@ def convolve_resolution(
             )
     extent = 0.0
     if half_window is None:
-        inverse_r = concrete_max(
-            1.0 / jnp.asarray(resolution), "resolution", "pass half_window (pixels) explicitly"
-        )
-        extent = 5.0 * SPEED_OF_LIGHT_KMS * FWHM_TO_SIGMA * inverse_r
+        if r is None:
+            raise SpectrumValidationError(
+                "resolution is traced (inside jit/grad/vmap), so the kernel window cannot be "
+                "sized from it; pass half_window (pixels) explicitly"
+            )
+        extent = 5.0 * SPEED_OF_LIGHT_KMS * FWHM_TO_SIGMA / float(np.min(r))
     k = _window_size(spec, extent, half_window)
 
     def single(s: Spectrum, res: Any, res_in: Any) -> Spectrum:

@@ -44,16 +44,19 @@ def _chebyshev_basis(x: Any, order: int) -> Any:
     return jnp.stack(cols, axis=-1)
 
 
-def _design_matrix(wave: Any, segments: tuple[tuple[Any, Any], ...], order: int) -> tuple[Any, Any]:
-    """Block design matrix ``(n, n_seg * (order + 1))`` and the in-segment indicator."""
+def _segment_basis(wave: Any, segments: tuple[tuple[Any, Any], ...], degree: int) -> tuple[Any, Any]:
+    """Chebyshev T_0..T_degree per segment, ``(n, n_seg, degree + 1)``, zero outside it.
+
+    Also returns the indicator of pixels inside any segment.
+    """
     blocks = []
     inside_any = jnp.zeros(wave.shape, bool)
     for lo, hi in segments:
         inside = (wave >= lo) & (wave <= hi)
         x = jnp.clip(2.0 * (wave - lo) / (hi - lo) - 1.0, -1.0, 1.0)
-        blocks.append(_chebyshev_basis(x, order) * inside[:, None])
+        blocks.append(_chebyshev_basis(x, degree) * inside[:, None])
         inside_any = inside_any | inside
-    return jnp.concatenate(blocks, axis=1), inside_any
+    return jnp.stack(blocks, axis=1), inside_any
 
 
 def _polynomial_single(
@@ -64,32 +67,53 @@ def _polynomial_single(
     low_sigma: float,
     high_sigma: float,
 ) -> Any:
+    """Sigma-clipped weighted least squares, one Chebyshev series per segment.
+
+    The normal equations use T_i T_j = (T_{i+j} + T_{|i-j|}) / 2, so each iteration needs
+    only the 2·order + 1 weighted moments Σ w T_k per segment (one matrix product over the
+    pixels) instead of the full (order + 1)² outer products.
+    """
     wave = jnp.asarray(spec.wave)
     flux = jnp.asarray(spec.flux)
     good = ~jnp.asarray(spec.mask)
-    design, inside = _design_matrix(wave, segments, order)
+    n_seg = len(segments)
+    moments_basis, inside = _segment_basis(wave, segments, 2 * order)
+    basis = moments_basis[:, :, : order + 1]
     usable = good & inside
-    # Work in units of the median good flux so the normal equations are well scaled.
-    scale = jnp.nanmedian(jnp.where(usable, flux, jnp.nan))
+    dtype = flux.dtype
+    # Work in units of the mean good flux so the normal equations are well scaled.
+    n_usable = jnp.maximum(jnp.sum(usable), 1)
+    scale = jnp.sum(jnp.where(usable, flux, 0.0)) / n_usable
     scale = jnp.where(jnp.isfinite(scale) & (scale != 0), scale, 1.0)
     y = flux / scale
-    n_coef = design.shape[1]
-    ridge = 1e-10 * jnp.eye(n_coef, dtype=flux.dtype)
+    i = np.arange(order + 1)
+    plus, minus = i[:, None] + i[None, :], np.abs(i[:, None] - i[None, :])
+    flat_moments = moments_basis.reshape(wave.shape[0], -1)
+    flat_basis = basis.reshape(wave.shape[0], -1)
 
     def solve(keep: Any) -> Any:
-        w = keep.astype(flux.dtype)
-        lhs = (design * w[:, None]).T @ design + ridge
-        rhs = design.T @ (w * y)
-        return design @ jnp.linalg.solve(lhs, rhs)
+        w = keep.astype(dtype)
+        mom = (w @ flat_moments).reshape(n_seg, 2 * order + 1)
+        lhs = 0.5 * (mom[:, plus] + mom[:, minus])
+        lhs = lhs + 1e-10 * jnp.maximum(mom[:, :1, None], 1.0) * jnp.eye(order + 1, dtype=dtype)
+        rhs = ((w * y) @ flat_basis).reshape(n_seg, order + 1)
+        coef = jnp.linalg.solve(lhs, rhs[..., None])[..., 0]
+        return flat_basis @ coef.reshape(-1)
+
+    member = moments_basis[:, :, 0]  # (n, n_seg): T_0 = 1 inside a segment, 0 outside
 
     def body(_: int, keep: Any) -> Any:
         model = solve(keep)
         resid = y - model
-        w = keep.astype(flux.dtype)
-        sigma = jnp.sqrt(jnp.sum(w * resid**2) / jnp.maximum(jnp.sum(w), 1.0))
-        new_keep = usable & (resid > -low_sigma * sigma) & (resid < high_sigma * sigma)
-        # Never let clipping empty the fit.
-        return jnp.where(jnp.sum(new_keep) > n_coef, new_keep, keep)
+        w = keep.astype(dtype)
+        # Clipping scale: rms of the kept residuals, per segment (chips differ in noise).
+        count = w @ member
+        sigma = jnp.sqrt((w * resid**2) @ member / jnp.maximum(count, 1.0))
+        sigma_pix = member @ sigma
+        new_keep = usable & (resid > -low_sigma * sigma_pix) & (resid < high_sigma * sigma_pix)
+        # Never let clipping leave a segment with fewer points than coefficients.
+        enough = (new_keep.astype(dtype) @ member) > order + 1
+        return jnp.where(member @ enough.astype(dtype) > 0, new_keep, keep)
 
     keep = jax.lax.fori_loop(0, n_iter, body, usable)
     return jnp.where(inside, solve(keep) * scale, jnp.nan)

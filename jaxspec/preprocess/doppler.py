@@ -8,8 +8,8 @@ import jax.numpy as jnp
 
 from ..errors import SpectrumValidationError
 from ..spectrum import Spectrum
-from ._batching import map_spectra
-from .resample import _resample_single
+from ._batching import concrete_or_none, map_spectra
+from .resample import _resample_single, overlap_band
 
 __all__ = ["doppler_shift", "doppler_factor", "SPEED_OF_LIGHT_KMS"]
 
@@ -27,10 +27,15 @@ def doppler_factor(rv_kms: Any) -> Any:
     return jnp.sqrt((1.0 + beta) / (1.0 - beta))
 
 
-def _shift_single(spec: Spectrum, rv_kms: Any) -> Spectrum:
+#: Doppler factors up to this (|v| ≲ 0.2 c) use the fast banded resampler; a pixel needing a
+#: larger band is masked, never wrong.
+_BAND_MARGIN = 1.25
+
+
+def _shift_single(spec: Spectrum, rv_kms: Any, band: int | None) -> Spectrum:
     shifted_wave = jnp.asarray(spec.wave) * doppler_factor(rv_kms)
     shifted = Spectrum(shifted_wave, spec.flux, spec.ivar, spec.mask, spec.meta)
-    return _resample_single(shifted, spec.wave, 0.0)
+    return _resample_single(shifted, spec.wave, 0.0, band)
 
 
 def doppler_shift(spec: Spectrum, rv_kms: Any, *, keep_grid: bool = True) -> Spectrum:
@@ -54,7 +59,13 @@ def doppler_shift(spec: Spectrum, rv_kms: Any, *, keep_grid: bool = True) -> Spe
         the shifted spectrum.
     """
     if keep_grid:
-        return map_spectra(_shift_single, spec, (rv_kms,), names=("rv_kms",))
+        wave = concrete_or_none(spec.wave)
+        band = None
+        if wave is not None and wave.ndim == 1:
+            band = overlap_band(wave, wave, margin=_BAND_MARGIN)
+        return map_spectra(
+            lambda s, rv: _shift_single(s, rv, band), spec, (rv_kms,), names=("rv_kms",)
+        )
     factor = doppler_factor(rv_kms)
     if factor.ndim and tuple(factor.shape) != spec.batch_shape:
         raise SpectrumValidationError(

@@ -1,0 +1,81 @@
+"""Tests of the jaxspec command line (run in-process through cli.main and as a subprocess)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxspec import io
+from jaxspec.cli import build_parser, main
+from jaxspec.data import apogee_example_path
+
+
+def test_every_subcommand_has_help(capsys):
+    for cmd in ("demo", "info", "convert"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+        assert cmd in capsys.readouterr().out
+    assert set(build_parser()._subparsers._group_actions[0].choices) == {"demo", "info", "convert"}
+
+
+def test_info_reports_format_object_pixels_range_and_snr(capsys):
+    assert main(["info", str(apogee_example_path())]) == 0
+    out = capsys.readouterr().out
+    assert "format:      apstar" in out
+    assert "2M19485057+5005279" in out
+    assert "pixels:      8575" in out
+    assert "15100.802 – 16999.807 Å" in out
+    snr = float(out.split("median S/N per pixel:")[1].split()[0])
+    assert snr == pytest.approx(137.49, rel=0.03)
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".fits"])
+def test_convert_round_trip(tmp_path, capsys, suffix):
+    out = tmp_path / f"star{suffix}"
+    assert main(["convert", str(apogee_example_path()), str(out)]) == 0
+    original = io.read(apogee_example_path())
+    back = io.read(out)
+    for name in ("wave", "flux", "ivar", "mask"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(original, name))
+    assert main(["convert", str(apogee_example_path()), str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["convert", str(apogee_example_path()), str(out), "--overwrite"]) == 0
+
+
+def test_bad_input_gives_one_line_error_and_status_2(tmp_path, capsys):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a spectrum\n")
+    assert main(["info", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxspec info: error: could not identify the format of")
+    assert str(junk) in err
+    assert main(["info", str(tmp_path / "missing.fits")]) == 2
+    assert "missing.fits" in capsys.readouterr().err
+
+
+def test_demo_prints_summary_and_saves_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "2M19485057+5005279" in out and "continuum-normalised" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from jaxspec.cli import main\n"
+        f"raise SystemExit(main(['demo', '-o', r'{tmp_path / 'x.png'}']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'jaxspec-stellar[plot]'" in done.stdout
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_console_script_version():
+    done = subprocess.run([sys.executable, "-m", "jaxspec.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and "jaxspec-stellar" in done.stdout
