@@ -11,6 +11,16 @@ from pathlib import Path
 __all__ = ["atomic_path"]
 
 
+def _read_umask() -> int:
+    # There is no getter: set and restore, once, at import (not thread-safe to repeat).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path; on success it is renamed onto ``path``.
@@ -36,6 +46,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

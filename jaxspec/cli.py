@@ -26,6 +26,7 @@ def _describe(path: str, fmt: str | None) -> list[str]:
     spec = io.read(path, format=detected)
     wave = np.asarray(spec.wave)
     snr = np.atleast_1d(np.asarray(spec.median_snr(), dtype=float))
+    n_good = np.atleast_1d(np.sum(~np.asarray(spec.mask), axis=-1)).ravel()
     ids = spec.meta.object_id
     ids = ids if isinstance(ids, tuple) else (ids,) * max(1, int(np.prod(spec.batch_shape)))
     lines = [
@@ -34,24 +35,30 @@ def _describe(path: str, fmt: str | None) -> list[str]:
         + (f" (originally {spec.meta.format})" if spec.meta.format != detected else ""),
         f"spectra:     {int(np.prod(spec.batch_shape)) if spec.batch_shape else 1}"
         + (f" (batch shape {spec.batch_shape})" if spec.batch_shape else ""),
-        f"pixels:      {spec.n_pix} ({int(np.sum(~np.asarray(spec.mask)))} good)",
+        f"pixels:      {spec.n_pix} per spectrum",
         f"wavelength:  {float(wave.min()):.3f} – {float(wave.max()):.3f} Å (vacuum, frame: {spec.meta.frame})",
         f"flux unit:   {spec.meta.flux_unit or 'dimensionless'}",
     ]
-    for i, (oid, value) in enumerate(zip(ids, snr.ravel())):
+    for i, (oid, value, good) in enumerate(zip(ids, snr.ravel(), n_good)):
         if i == 10:
             lines.append(f"... {snr.size - 10} more spectra")
             break
-        lines.append(f"object:      {oid}    median S/N per pixel: {value:.1f}")
+        lines.append(f"object:      {oid}    good pixels: {good}    median S/N per pixel: {value:.1f}")
     return lines
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    status = 0
     for i, path in enumerate(args.files):
         if i:
             print()
-        print("\n".join(_describe(path, args.format)))
-    return 0
+        try:
+            print("\n".join(_describe(path, args.format)))
+        except (JaxspecError, OSError, ValueError) as exc:
+            # Report and go on with the other files; the exit status says something failed.
+            print(f"jaxspec info: error: {exc}", file=sys.stderr)
+            status = 2
+    return status
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -61,7 +68,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     spec = io.read(args.input, format=args.format)
-    io.write(spec, out, overwrite=True)
+    io.write(spec, out, format=args.to, overwrite=True)
     print(f"wrote {out} ({spec.meta.format} -> {out.suffix.lstrip('.') or 'file'}, "
           f"{int(np.prod(spec.batch_shape)) if spec.batch_shape else 1} spectra x {spec.n_pix} pixels)")
     return 0
@@ -110,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("input", metavar="FILE")
     convert.add_argument("output", metavar="OUT", help="OUT.h5 | OUT.hdf5 | OUT.fits | OUT.fits.gz")
-    convert.add_argument("--format", default=None, help="reader to use instead of auto-detection")
+    convert.add_argument("--format", default=None, help="reader of FILE, instead of auto-detection")
+    convert.add_argument(
+        "--to", choices=("hdf5", "fits"), default=None,
+        help="output format, when OUT's extension does not say it",
+    )
     convert.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     convert.set_defaults(func=_cmd_convert)
     return parser

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,8 +68,10 @@ class SpectrumMeta:
         format: name of the reader that produced it (``"apstar"``, ``"lamost"``, ...).
         flux_unit: astropy unit string of ``flux``; ``""`` means dimensionless (normalised).
         frame: velocity frame of the wavelengths, one of :data:`VELOCITY_FRAMES`.
-        radial_velocity: known radial velocity of the source in km/s (informative; not applied).
-        redshift: known redshift (informative; not applied). At most one of the two is set.
+        radial_velocity: radial velocity [km/s] of the source relative to the frame of
+            ``wave``: ``doppler_shift(spec, -radial_velocity)`` brings the spectrum to the
+            rest frame. None when unknown, or when the axis is already the rest frame.
+        redshift: the same as a redshift. At most one of the two is set.
         resolution: resolving power R = λ/Δλ(FWHM) of the data, if known.
         header: selected header cards as ``((key, value), ...)``; values are plain scalars.
     """
@@ -279,8 +282,30 @@ class Spectrum:
         Returns:
             array of shape ``batch_shape`` (NaN for a spectrum with no good pixel).
         """
-        snr = jnp.where(self.mask, jnp.nan, jnp.asarray(self.flux) * jnp.sqrt(jnp.asarray(self.ivar)))
-        return jnp.nanmedian(snr, axis=-1)
+        if _is_jax_array(self.flux) or _is_jax_array(self.ivar):
+            snr = jnp.where(self.mask, jnp.nan, self.flux * jnp.sqrt(self.ivar))
+            return jnp.nanmedian(snr, axis=-1)
+        # numpy data stay in numpy (and in their own precision).
+        snr = np.where(self.mask, np.nan, self.flux * np.sqrt(self.ivar))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-masked spectrum -> NaN
+            return np.nanmedian(snr, axis=-1)
+
+    def strip_meta(self) -> Spectrum:
+        """The same arrays with only the metadata computations depend on.
+
+        ``meta`` is static: a jitted function of a Spectrum compiles once per distinct
+        ``meta``, so calling it star by star with different ``object_id``, ``source``,
+        ``header`` or ``radial_velocity`` recompiles for every star. Pass
+        ``spec.strip_meta()`` (keeps ``flux_unit``, ``frame`` and ``resolution``), or stack
+        the stars into one batch, to compile once.
+        """
+        meta = SpectrumMeta(
+            flux_unit=self.meta.flux_unit, frame=self.meta.frame, resolution=self.meta.resolution
+        )
+        obj = object.__new__(Spectrum)
+        _set(obj, self.wave, self.flux, self.ivar, self.mask, meta)
+        return obj
 
     def batch_axes(self, axis: int | None = 0) -> Spectrum:
         """The ``in_axes``/``out_axes`` pytree for ``jax.vmap`` over the first batch axis.
@@ -391,6 +416,9 @@ class Spectrum:
             "frame": self.meta.frame,
             "resolution": self.meta.resolution,
             "header": self.meta.header_dict,
+            # specutils derives a redshift from a radial velocity and vice versa; remember
+            # which one jaxspec had, so from_specutils restores the same field.
+            "velocity": "redshift" if self.meta.redshift is not None else "radial_velocity",
         }
         kwargs: dict[str, Any] = {}
         if self.meta.radial_velocity is not None:
@@ -453,15 +481,15 @@ class Spectrum:
             mask = mask[..., ::-1]
         meta_in = dict(spec.meta or {})
         header = meta_in.get("header") or {}
+        # specutils keeps both views of one velocity; take the one jaxspec wrote, else the
+        # radial velocity (the natural quantity for stars). Zero means "not set".
+        rv_kms = redshift = None
         rv = getattr(spec, "radial_velocity", None)
-        rv_kms = None
-        if rv is not None and spec.meta is not None:
-            value = float(rv.to_value(u.km / u.s))
-            rv_kms = value if value != 0.0 else None
-        redshift = None
         z = getattr(spec, "redshift", None)
-        if rv_kms is None and z is not None and float(z) != 0.0:
+        if meta_in.get("velocity") == "redshift" and z is not None and float(z) != 0.0:
             redshift = float(z)
+        elif rv is not None and float(rv.to_value(u.km / u.s)) != 0.0:
+            rv_kms = float(rv.to_value(u.km / u.s))
         flux_unit = "" if spec.flux.unit == u.dimensionless_unscaled else spec.flux.unit.to_string()
         meta = SpectrumMeta(
             object_id=meta_in.get("object_id"),

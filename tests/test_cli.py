@@ -53,6 +53,16 @@ def test_bad_input_gives_one_line_error_and_status_2(tmp_path, capsys):
     assert str(junk) in err
     assert main(["info", str(tmp_path / "missing.fits")]) == 2
     assert "missing.fits" in capsys.readouterr().err
+    # A bad file among good ones: the others are still reported, the status says it failed.
+    assert main(["info", str(junk), str(apogee_example_path())]) == 2
+    captured = capsys.readouterr()
+    assert "notes.txt" in captured.err and "2M19485057+5005279" in captured.out
+
+
+def test_convert_output_format_option(tmp_path):
+    out = tmp_path / "star.dat"
+    assert main(["convert", str(apogee_example_path()), str(out), "--to", "hdf5"]) == 0
+    assert io.identify(out) == "hdf5"
 
 
 def test_demo_prints_summary_and_saves_plot(tmp_path, capsys):

@@ -171,3 +171,33 @@ def test_getitem_on_two_dimensional_batch_keeps_matching_ids():
     s = Spectrum(np.linspace(1, 2, 4), np.ones((2, 3, 4)), object_id=ids)
     assert s[1].meta.object_id == ("s3", "s4", "s5")
     assert s[1, 2].meta.object_id == "s5"
+
+
+def test_specutils_keeps_redshift_as_redshift():
+    pytest.importorskip("specutils")
+    s = Spectrum(np.linspace(5000.0, 5100.0, 20), np.ones(20), redshift=0.1)
+    back = Spectrum.from_specutils(s.to_specutils())
+    assert back.meta.redshift == pytest.approx(0.1) and back.meta.radial_velocity is None
+
+
+def test_strip_meta_lets_jit_compile_once_across_stars():
+    traces = []
+
+    @jax.jit
+    def total(spec):
+        traces.append(1)
+        return jnp.sum(spec.flux * spec.ivar)
+
+    stars = [
+        Spectrum(np.linspace(5000, 5100, 30), np.full(30, float(i)), object_id=f"star{i}",
+                 source=f"/data/{i}.fits", radial_velocity=float(i), header={"SNR": i})
+        for i in range(4)
+    ]
+    results = [float(total(s.strip_meta())) for s in stars]
+    assert len(traces) == 1
+    assert results == [30.0 * i for i in range(4)]
+    assert stars[2].strip_meta().meta.object_id is None
+    # Without stripping, every distinct meta is a new static argument: one trace per star.
+    for s in stars:
+        total(s)
+    assert len(traces) == 1 + 4

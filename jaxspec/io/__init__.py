@@ -38,9 +38,16 @@ from .registry import register_reader as register_reader
 
 if TYPE_CHECKING:
     from ..spectrum import Spectrum
+    from .apogee import APOGEE_BAD_BITS as APOGEE_BAD_BITS
+    from .apogee import read_apstar as read_apstar
+    from .apogee import read_apvisit as read_apvisit
+    from .generic_fits import read_fits_image as read_fits_image
+    from .generic_fits import read_fits_table as read_fits_table
     from .generic_fits import write_fits as write_fits
     from .hdf5 import read_hdf5 as read_hdf5
     from .hdf5 import write_hdf5 as write_hdf5
+    from .lamost import read_lamost as read_lamost
+    from .sdss import read_sdss as read_sdss
 
 __all__ = [
     "read",
@@ -52,6 +59,13 @@ __all__ = [
     "read_hdf5",
     "write_hdf5",
     "write_fits",
+    "read_apstar",
+    "read_apvisit",
+    "APOGEE_BAD_BITS",
+    "read_lamost",
+    "read_sdss",
+    "read_fits_table",
+    "read_fits_image",
     "WRITE_FORMATS",
 ]
 
@@ -65,6 +79,13 @@ _LAZY = {
     "read_hdf5": "jaxspec.io.hdf5",
     "write_hdf5": "jaxspec.io.hdf5",
     "write_fits": "jaxspec.io.generic_fits",
+    "read_fits_table": "jaxspec.io.generic_fits",
+    "read_fits_image": "jaxspec.io.generic_fits",
+    "read_apstar": "jaxspec.io.apogee",
+    "read_apvisit": "jaxspec.io.apogee",
+    "APOGEE_BAD_BITS": "jaxspec.io.apogee",
+    "read_lamost": "jaxspec.io.lamost",
+    "read_sdss": "jaxspec.io.sdss",
 }
 
 

@@ -21,8 +21,10 @@ checked against the real DR17 files shipped in ``jaxspec/data`` and ``tests/data
 
 ``APOGEE_PIXMASK`` bits: 0 BADPIX, 1 CRPIX, 2 SATPIX, 3 UNFIXABLE, 4 BADDARK, 5 BADFLAT,
 6 BADERR, 7 NOSKY, 8 LITTROW_GHOST, 9 PERSIST_HIGH, 10 PERSIST_MED, 11 PERSIST_LOW,
-12 SIG_SKYLINE, 13 SIG_TELLURIC, 14 NOT_ENOUGH_PSF. By default bits 0–7 and 12 mark a pixel
-bad (the bits ASPCAP treats as bad); persistence and ``SIG_TELLURIC`` are warnings only.
+12 SIG_SKYLINE, 13 SIG_TELLURIC, 14 NOT_ENOUGH_PSF. By default bits 0–7 and 14 mark a pixel
+bad (the pipeline's "level 1" bits, BADMASK = 16639); persistence, ``SIG_SKYLINE`` and
+``SIG_TELLURIC`` are warnings only. Pixels whose error is 1e10 or more (the pipeline's
+BADERR) get ivar 0 and are masked too.
 """
 
 from __future__ import annotations
@@ -58,8 +60,12 @@ APOGEE_PIXMASK_BITS = (
     "LITTROW_GHOST", "PERSIST_HIGH", "PERSIST_MED", "PERSIST_LOW", "SIG_SKYLINE",
     "SIG_TELLURIC", "NOT_ENOUGH_PSF",
 )  # fmt: skip
-#: Default bad bits: 0-7 (BADPIX ... NOSKY) and 12 (SIG_SKYLINE), as in ASPCAP.
-APOGEE_BAD_BITS = sum(1 << b for b in (0, 1, 2, 3, 4, 5, 6, 7, 12))
+#: Default bad bits: 0-7 (BADPIX ... NOSKY) and 14 (NOT_ENOUGH_PSF), the "level 1" (bad)
+#: bits of the APOGEE reduction pipeline's PixelBitMask (its BADMASK = 16639); the other
+#: bits (persistence, SIG_SKYLINE, SIG_TELLURIC, ...) are warnings.
+APOGEE_BAD_BITS = sum(1 << b for b in (0, 1, 2, 3, 4, 5, 6, 7, 14))
+#: The APOGEE pipeline sets the error of unusable pixels to 1e10 (BADERR) or more.
+APOGEE_BAD_ERROR = 1.0e10
 #: Flux unit of apStar/apVisit spectra (astropy string).
 APOGEE_FLUX_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 #: Nominal APOGEE resolving power.
@@ -78,8 +84,8 @@ _APVISIT_KEYS = (
 
 
 def _ivar_from_error(err: np.ndarray, dtype: Any) -> np.ndarray:
-    """``1/err²`` where ``err`` is finite and positive, else 0, in ``dtype``."""
-    good = np.isfinite(err) & (err > 0)
+    """``1/err²`` where ``err`` is finite, positive and below BADERR, else 0, in ``dtype``."""
+    good = np.isfinite(err) & (err > 0) & (err < APOGEE_BAD_ERROR)
     safe = np.where(good, err, 1.0).astype(dtype)
     return np.where(good, 1.0 / (safe * safe), 0.0).astype(dtype)
 
@@ -143,15 +149,16 @@ def read_apstar(
             (the same APOGEE id for each row) and the kept rows listed in header card
             ``APROWS``.
         bad_bits: ``APOGEE_PIXMASK`` bits that mark a pixel bad (an int bitmask). Default
-            :data:`APOGEE_BAD_BITS` (bits 0–7 and 12); pass e.g.
+            :data:`APOGEE_BAD_BITS` (bits 0–7 and 14); pass e.g.
             ``APOGEE_BAD_BITS | 1 << 13`` to also drop ``SIG_TELLURIC`` pixels, or 0 to use
             only NaN flux and missing errors.
 
     Returns:
         a :class:`~jaxspec.Spectrum` of ``NWAVE`` (8575) pixels, vacuum Å, rest frame
         (``meta.frame='rest'``), flux in 1e-17 erg s⁻¹ cm⁻² Å⁻¹, ``ivar = 1/err²`` (0 where the
-        error is not finite and positive), ``meta.radial_velocity`` = ``VHELIO`` (km/s; the
-        visit's ``VHELIOn`` for a single-visit row).
+        error is not finite and positive or is ≥ 1e10). The axis is already in the star's rest
+        frame, so ``meta.radial_velocity`` is None; the measured ``VHELIO`` (km/s) is kept in
+        ``meta.header``.
 
     Raises:
         FileFormatError: the file lacks the flux/error/mask HDUs or their shapes disagree.
@@ -184,14 +191,12 @@ def read_apstar(
         header.append(("BUNIT", bunit))
     header.append(("APROWS", ",".join(str(r) for r in rows)))
     object_id = _object_id(h0)
-    rv = _apstar_velocity(h0, rows if row == "all" else rows[0])
     meta = SpectrumMeta(
         object_id=tuple(object_id or "" for _ in rows) if row == "all" else object_id,
         source=os.fspath(path),
         format="apstar",
         flux_unit=APOGEE_FLUX_UNIT,
         frame="rest",
-        radial_velocity=rv,
         resolution=APOGEE_RESOLUTION,
         header=tuple(header),
     )
@@ -224,20 +229,6 @@ def _select_rows(path: str | os.PathLike, flux: np.ndarray, row: int | str) -> l
             "use row='all' for every non-empty row"
         )
     return [int(row) % n_rows]
-
-
-def _apstar_velocity(header: Any, rows: int | list[int]) -> float | None:
-    """VHELIO of the star, or VHELIOn for one individual-visit row."""
-    nvisits = int(header.get("NVISITS", 1) or 1)
-    key = "VHELIO"
-    if isinstance(rows, int) and nvisits > 1 and rows >= 2:
-        key = f"VHELIO{rows - 1}"
-    value = header.get(key, header.get("VHELIO"))
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) else None
 
 
 def read_apvisit(

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SpectrumValidationError
 from ..spectrum import Spectrum
 
-__all__ = ["map_spectra", "concrete_max", "concrete_or_none"]
+__all__ = ["map_spectra", "concrete_max", "concrete_or_none", "with_constant_wave"]
 
 
 def _prepare_param(value: Any, batch_shape: tuple[int, ...], core_ndim: int, name: str) -> tuple[Any, bool]:
@@ -126,3 +126,15 @@ def concrete_or_none(value: Any) -> np.ndarray | None:
         return np.asarray(value)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
         return None
+
+
+def with_constant_wave(spec: Spectrum, wave: Any) -> Spectrum:
+    """``spec`` with its wavelength axis replaced by ``wave`` when that is a numpy constant.
+
+    See :func:`_constant_wave`: under ``jit`` this keeps a known grid known.
+    """
+    if isinstance(wave, np.ndarray) and wave.ndim == 1 and wave.shape == tuple(spec.wave.shape):
+        return Spectrum.tree_unflatten(
+            spec.meta, (wave.astype(spec.wave.dtype, copy=False), spec.flux, spec.ivar, spec.mask)
+        )
+    return spec

@@ -17,7 +17,7 @@ positive, are masked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,9 @@ import numpy as np
 from ..errors import SpectrumValidationError
 from ..spectrum import Spectrum
 from ._batching import concrete_or_none, map_spectra
+
+#: Pixels per block of the running-quantile method.
+_QUANTILE_BLOCK = 256
 
 __all__ = ["fit_continuum", "continuum_normalize", "normalize_by", "APOGEE_CHIPS"]
 
@@ -44,19 +47,35 @@ def _chebyshev_basis(x: Any, order: int) -> Any:
     return jnp.stack(cols, axis=-1)
 
 
-def _segment_basis(wave: Any, segments: tuple[tuple[Any, Any], ...], degree: int) -> tuple[Any, Any]:
-    """Chebyshev T_0..T_degree per segment, ``(n, n_seg, degree + 1)``, zero outside it.
+class _Piece(NamedTuple):
+    """One fitted segment: pixels ``start:stop``, the Chebyshev basis T_0..T_{2·order} on
+    them ``(n_s, 2·order + 1)``, and which of them are inside the segment."""
 
-    Also returns the indicator of pixels inside any segment.
-    """
-    blocks = []
-    inside_any = jnp.zeros(wave.shape, bool)
+    start: int
+    stop: int
+    basis: Any
+    inside: Any
+
+
+def _pieces(wave: Any, segments: tuple[tuple[Any, Any], ...], order: int) -> list[_Piece]:
+    """Segments as pixel ranges: exact slices for a concrete grid, else full-length masks."""
+    concrete = concrete_or_none(wave)
+    pieces = []
     for lo, hi in segments:
-        inside = (wave >= lo) & (wave <= hi)
-        x = jnp.clip(2.0 * (wave - lo) / (hi - lo) - 1.0, -1.0, 1.0)
-        blocks.append(_chebyshev_basis(x, degree) * inside[:, None])
-        inside_any = inside_any | inside
-    return jnp.stack(blocks, axis=1), inside_any
+        if concrete is not None:
+            start, stop = (int(i) for i in np.searchsorted(concrete, [lo, hi], side="left"))
+            stop = int(np.searchsorted(concrete, hi, side="right"))
+            if stop <= start:
+                continue
+            w = jnp.asarray(concrete[start:stop])
+            inside = jnp.ones(stop - start, bool)
+        else:
+            start, stop = 0, wave.shape[0]
+            w = jnp.asarray(wave)
+            inside = (w >= lo) & (w <= hi)
+        x = jnp.clip(2.0 * (w - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+        pieces.append(_Piece(start, stop, _chebyshev_basis(x, 2 * order) * inside[:, None], inside))
+    return pieces
 
 
 def _polynomial_single(
@@ -67,65 +86,83 @@ def _polynomial_single(
     low_sigma: float,
     high_sigma: float,
 ) -> Any:
-    """Sigma-clipped weighted least squares, one Chebyshev series per segment.
+    """Sigma-clipped least squares, one Chebyshev series per segment, for one spectrum.
 
     The normal equations use T_i T_j = (T_{i+j} + T_{|i-j|}) / 2, so each iteration needs
-    only the 2·order + 1 weighted moments Σ w T_k per segment (one matrix product over the
-    pixels) instead of the full (order + 1)² outer products.
+    only the 2·order + 1 moments Σ w T_k of each segment (one matrix-vector product over
+    its pixels) instead of (order + 1)² outer products. On a concrete grid each segment is
+    a slice of the spectrum, so every pixel is visited once per iteration.
     """
-    wave = jnp.asarray(spec.wave)
     flux = jnp.asarray(spec.flux)
     good = ~jnp.asarray(spec.mask)
-    n_seg = len(segments)
-    moments_basis, inside = _segment_basis(wave, segments, 2 * order)
-    basis = moments_basis[:, :, : order + 1]
-    usable = good & inside
     dtype = flux.dtype
+    pieces = _pieces(spec.wave, segments, order)
+    if not pieces:
+        return jnp.full(flux.shape, jnp.nan, dtype)
+    usable = [good[p.start : p.stop] & p.inside for p in pieces]
     # Work in units of the mean good flux so the normal equations are well scaled.
-    n_usable = jnp.maximum(jnp.sum(usable), 1)
-    scale = jnp.sum(jnp.where(usable, flux, 0.0)) / n_usable
+    total = sum(jnp.sum(jnp.where(u, flux[p.start : p.stop], 0.0)) for p, u in zip(pieces, usable))
+    count = sum(jnp.sum(u) for u in usable)
+    scale = total / jnp.maximum(count, 1)
     scale = jnp.where(jnp.isfinite(scale) & (scale != 0), scale, 1.0)
-    y = flux / scale
+    ys = [flux[p.start : p.stop] / scale for p in pieces]
     i = np.arange(order + 1)
     plus, minus = i[:, None] + i[None, :], np.abs(i[:, None] - i[None, :])
-    flat_moments = moments_basis.reshape(wave.shape[0], -1)
-    flat_basis = basis.reshape(wave.shape[0], -1)
+    ridge = 1e-10 * jnp.eye(order + 1, dtype=dtype)
 
-    def solve(keep: Any) -> Any:
+    def model(piece: _Piece, y: Any, keep: Any) -> Any:
         w = keep.astype(dtype)
-        mom = (w @ flat_moments).reshape(n_seg, 2 * order + 1)
-        lhs = 0.5 * (mom[:, plus] + mom[:, minus])
-        lhs = lhs + 1e-10 * jnp.maximum(mom[:, :1, None], 1.0) * jnp.eye(order + 1, dtype=dtype)
-        rhs = ((w * y) @ flat_basis).reshape(n_seg, order + 1)
-        coef = jnp.linalg.solve(lhs, rhs[..., None])[..., 0]
-        return flat_basis @ coef.reshape(-1)
+        mom = w @ piece.basis
+        lhs = 0.5 * (mom[plus] + mom[minus]) + ridge * jnp.maximum(mom[0], 1.0)
+        low = piece.basis[:, : order + 1]
+        coef = jnp.linalg.solve(lhs, (w * y) @ low)
+        return low @ coef
 
-    member = moments_basis[:, :, 0]  # (n, n_seg): T_0 = 1 inside a segment, 0 outside
-
-    def body(_: int, keep: Any) -> Any:
-        model = solve(keep)
-        resid = y - model
+    def clip(piece: _Piece, y: Any, use: Any, keep: Any) -> Any:
+        resid = y - model(piece, y, keep)
         w = keep.astype(dtype)
-        # Clipping scale: rms of the kept residuals, per segment (chips differ in noise).
-        count = w @ member
-        sigma = jnp.sqrt((w * resid**2) @ member / jnp.maximum(count, 1.0))
-        sigma_pix = member @ sigma
-        new_keep = usable & (resid > -low_sigma * sigma_pix) & (resid < high_sigma * sigma_pix)
-        # Never let clipping leave a segment with fewer points than coefficients.
-        enough = (new_keep.astype(dtype) @ member) > order + 1
-        return jnp.where(member @ enough.astype(dtype) > 0, new_keep, keep)
+        # Clipping scale: rms of the kept residuals of this segment (chips differ in noise).
+        sigma = jnp.sqrt(jnp.sum(w * resid**2) / jnp.maximum(jnp.sum(w), 1.0))
+        new_keep = use & (resid > -low_sigma * sigma) & (resid < high_sigma * sigma)
+        # Never let clipping leave fewer points than coefficients.
+        return jnp.where(jnp.sum(new_keep) > order + 1, new_keep, keep)
 
-    keep = jax.lax.fori_loop(0, n_iter, body, usable)
-    return jnp.where(inside, solve(keep) * scale, jnp.nan)
+    def body(_: int, keeps: tuple) -> tuple:
+        return tuple(clip(p, y, u, k) for p, y, u, k in zip(pieces, ys, usable, keeps))
+
+    keeps = jax.lax.fori_loop(0, n_iter, body, tuple(usable))
+    cont = jnp.full(flux.shape, jnp.nan, dtype)
+    for piece, y, keep in zip(pieces, ys, keeps):
+        values = jnp.where(piece.inside, model(piece, y, keep) * scale, cont[piece.start : piece.stop])
+        cont = cont.at[piece.start : piece.stop].set(values)
+    return cont
 
 
 def _quantile_single(spec: Spectrum, half_window: int, quantile: float) -> Any:
+    """Running quantile of the good pixels, in blocks of pixels to bound memory.
+
+    Each block needs ``block × (2 half_window + 1)`` values (not ``n_pix ×`` that), so a
+    batch of long spectra with wide windows fits in memory.
+    """
     flux = jnp.asarray(spec.flux)
     good = ~jnp.asarray(spec.mask)
     n = flux.shape[0]
-    padded = jnp.pad(jnp.where(good, flux, jnp.nan), (half_window, half_window), constant_values=jnp.nan)
-    windows = jnp.stack([padded[t : t + n] for t in range(2 * half_window + 1)], axis=-1)
-    return jnp.nanquantile(windows, quantile, axis=-1)
+    block = min(_QUANTILE_BLOCK, n)
+    n_blocks = -(-n // block)
+    width = 2 * half_window + 1
+    padded = jnp.pad(
+        jnp.where(good, flux, jnp.nan),
+        (half_window, half_window + n_blocks * block - n),
+        constant_values=jnp.nan,
+    )
+
+    def one_block(start: Any) -> Any:
+        segment = jax.lax.dynamic_slice(padded, (start,), (block + width - 1,))
+        windows = jnp.stack([segment[t : t + block] for t in range(width)], axis=-1)
+        return jnp.nanquantile(windows, quantile, axis=-1)
+
+    starts = jnp.arange(n_blocks) * block
+    return jax.lax.map(one_block, starts).reshape(-1)[:n]
 
 
 def _segments(segments: Sequence[tuple[float, float]] | None) -> tuple[tuple[float, float], ...] | None:
@@ -135,6 +172,12 @@ def _segments(segments: Sequence[tuple[float, float]] | None) -> tuple[tuple[flo
     for lo, hi in out:
         if not lo < hi:
             raise SpectrumValidationError(f"each segment needs wave_min < wave_max, got ({lo}, {hi})")
+    ordered = sorted(out)
+    for (lo1, hi1), (lo2, hi2) in zip(ordered, ordered[1:]):
+        if lo2 <= hi1:
+            raise SpectrumValidationError(
+                f"segments ({lo1}, {hi1}) and ({lo2}, {hi2}) overlap; give disjoint wavelength ranges"
+            )
     return out
 
 
@@ -173,7 +216,9 @@ def fit_continuum(
         segs = _segments(segments)
 
         def single(s: Spectrum) -> Spectrum:
-            wave = jnp.asarray(s.wave)
+            wave = concrete_or_none(s.wave)
+            if wave is None:
+                wave = jnp.asarray(s.wave)
             bounds = ((wave[0], wave[-1]),) if segs is None else segs
             cont = _polynomial_single(s, bounds, int(order), int(n_iter), low_sigma, high_sigma)
             return _as_flux(s, cont)

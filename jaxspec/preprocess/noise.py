@@ -59,6 +59,8 @@ def add_noise(spec: Spectrum, snr: Any, *, key: jax.Array, kind: str = "constant
     if value is not None and (np.any(~np.isfinite(value)) or np.any(value <= 0)):
         raise SpectrumValidationError(f"snr must be finite and > 0, got {value}")
     n = math.prod(spec.batch_shape)
+    if spec.batch_shape and n == 0:
+        return spec  # an empty batch: nothing to draw
     keys = jax.random.split(key, max(n, 1))
     keys = keys[0] if not spec.batch_shape else keys.reshape(spec.batch_shape + keys.shape[1:])
     core = keys.ndim - len(spec.batch_shape)

@@ -15,8 +15,8 @@ def _line_spectrum(center=5050.0, sigma=0.08, batch=()):
 
 
 def _centroid(spec):
-    depth = np.where(spec.mask, 0.0, 1.0 - np.asarray(spec.flux))
-    return np.sum(np.asarray(spec.wave) * depth, axis=-1) / np.sum(depth, axis=-1)
+    depth = np.where(spec.mask, 0.0, 1.0 - np.asarray(spec.flux, np.float64))
+    return np.sum(np.asarray(spec.wave, np.float64) * depth, axis=-1) / np.sum(depth, axis=-1)
 
 
 def test_relativistic_factor():
@@ -62,3 +62,46 @@ def test_gradient_in_velocity():
     s = _line_spectrum()
     s = Spectrum(jnp.asarray(s.wave), jnp.asarray(s.flux), jnp.asarray(s.ivar))
     check_grads(lambda rv: jnp.sum(doppler_shift(s, rv).flux ** 2), (3.37,), order=1, modes=["fwd", "rev"])
+
+
+def test_small_shifts_are_resolved_in_float32():
+    # APOGEE-like grid in float32: 16000 Å is rounded to ~0.001 Å (0.02 km/s), yet shifts
+    # of 0.02 km/s must be recovered, because the shift is applied as an offset.
+    wave = (10 ** (4.179 + 6e-6 * np.arange(8575))).astype(np.float32)
+    flux = (1 - 0.5 * np.exp(-0.5 * ((wave - 16000.0) / 0.3) ** 2)).astype(np.float32)
+    s = Spectrum(wave, flux)
+    for rv in (0.02, 0.1, 1.0):
+        shifted = doppler_shift(s, rv)
+        assert shifted.flux.dtype == np.float32
+        measured = (_centroid(shifted) - _centroid(s)) / 16000.0 * SPEED_OF_LIGHT_KMS
+        assert measured == pytest.approx(rv, rel=0.03, abs=0.002)
+    # The mismatch to the unshifted spectrum grows smoothly with rv (no plateaus).
+    chi2 = [float(np.sum((np.asarray(doppler_shift(s, rv).flux) - flux)[1000:-1000] ** 2))
+            for rv in np.linspace(0.0, 0.05, 11)]
+    assert np.all(np.diff(chi2) > 0)
+
+
+def test_metadata_follows_the_shift():
+    s = _line_spectrum()
+    observed = s.with_meta(frame="topocentric", radial_velocity=-44.42)
+    rest = doppler_shift(observed, 44.42)
+    assert rest.meta.frame == "rest" and rest.meta.radial_velocity is None
+    moved = doppler_shift(rest, 30.0)
+    assert moved.meta.frame == "unknown" and moved.meta.radial_velocity == pytest.approx(30.0)
+    composed = doppler_shift(moved, 30.0, keep_grid=False)
+    # Relativistic composition: slightly less than 60 km/s.
+    assert composed.meta.radial_velocity == pytest.approx(59.99999, abs=1e-4)
+    assert composed.meta.radial_velocity < 60.0
+    batch = Spectrum(s.wave, np.stack([s.flux] * 2))
+    assert doppler_shift(batch, jnp.array([1.0, 2.0])).meta.radial_velocity is None
+
+
+def test_velocity_must_be_below_c():
+    with pytest.raises(Exception, match="below c"):
+        doppler_shift(_line_spectrum(), 3.1e5)
+
+
+def test_velocity_shape_must_match_batch():
+    batch = _line_spectrum(batch=(2,))
+    with pytest.raises(Exception, match=r"batch shape \(2,\)"):
+        doppler_shift(batch, jnp.ones(3))
