@@ -469,7 +469,8 @@ def wcs_wavelength(
     ``DC-FLAG=1`` makes it log10-linear, the IRAF/SDSS/LAMOST convention), ``LOG-LINEAR``
     (log10), and ``WAVE-LOG``/``AWAV-LOG`` (FITS paper III:
     λ = CRVAL1·exp(CDELT1·(p − CRPIX1)/CRVAL1)). The step is ``CDELT1`` or ``CD1_1``;
-    ``CRPIX1`` defaults to 1; ``CUNIT1`` defaults to Å.
+    ``CRPIX1`` defaults to 1; ``CUNIT1`` defaults to Å (the FITS WCS standard's
+    default is m, but spectra written without ``CUNIT1`` are in practice in Å).
 
     Args:
         header: header carrying the WCS.
