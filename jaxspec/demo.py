@@ -59,7 +59,7 @@ def run_demo(output: Path = Path("jaxspec-demo.png"), show_plot: bool = True) ->
         import matplotlib.pyplot as plt
     except ImportError:
         print("  plot skipped: matplotlib is not installed; get it with "
-              "pip install 'jaxspec-stellar[plot]'")
+              "pip install 'jaxspec-stellar[plot]' (in a source checkout: pip install -e '.[plot]')")
         return 0
     fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True, constrained_layout=True)
     w_raw, f_raw, m_raw = (np.asarray(a) for a in (raw.wave, raw.flux, raw.mask))

@@ -80,8 +80,13 @@ def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
         "from jaxspec.cli import main\n"
         f"raise SystemExit(main(['demo', '-o', r'{tmp_path / 'x.png'}']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    # Default JAX precision (float32) and warnings as errors: no dtype-truncation warnings.
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code],
+        capture_output=True, text=True, timeout=300,
+    )
     assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
     assert "pip install 'jaxspec-stellar[plot]'" in done.stdout
     assert not (tmp_path / "x.png").exists()
 

@@ -228,7 +228,10 @@ def resample(spec: Spectrum, new_wave: Any, *, max_bad_fraction: float = 0.0) ->
         out = scan_spectra(
             lambda s: _resample_single(s, new_wave, max_bad_fraction, band),
             spec,
-            jnp.asarray(new_wave, dtype=jnp.result_type(spec.wave.dtype, spec.flux.dtype)),
+            jnp.asarray(
+                new_wave,
+                dtype=jax.dtypes.canonicalize_dtype(np.result_type(spec.wave.dtype, spec.flux.dtype)),
+            ),
         )
         return with_constant_wave(out, concrete)
     return map_spectra(
