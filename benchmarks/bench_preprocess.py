@@ -48,7 +48,6 @@ from jaxspec.preprocess import (  # noqa: E402
     SPEED_OF_LIGHT_KMS,
     continuum_normalize,
     convolve_resolution,
-    pixel_edges,
     resample,
 )
 
@@ -220,50 +219,85 @@ def run_jax(wave, new_wave, flux, ivar, mask, dtype, chunk):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="spectra for the JAX runs")
-    parser.add_argument("--n-loop", type=int, default=None, help="spectra for the numpy loop (default: --n)")
+    parser.add_argument(
+        "--n-loop", type=int, default=None, help="spectra for the numpy loop (default: --n)"
+    )
     parser.add_argument("--chunk", type=int, default=500, help="spectra per compiled JAX call")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_preprocess.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "bench_preprocess.json"
+    )
     args = parser.parse_args()
     n_loop = args.n if args.n_loop is None else min(args.n_loop, args.n)
 
     wave, flux, ivar, mask = make_batch(args.n)
     new_wave = np.exp(np.log(wave) + 0.37 * np.log(wave[1] / wave[0]))[5:-5]
     kernel = lsf_kernel(new_wave)
-    print(f"{args.n} spectra x {wave.size} pixels; devices: {jax.devices()}; cores: {os.cpu_count()}")
+    print(
+        f"{args.n} spectra x {wave.size} pixels; devices: {jax.devices()}; cores: {os.cpu_count()}"
+    )
 
     t0 = time.perf_counter()
-    ref = [numpy_pipeline(wave, new_wave, kernel, flux[i], ivar[i], mask[i])[0] for i in range(n_loop)]
+    ref = [
+        numpy_pipeline(wave, new_wave, kernel, flux[i], ivar[i], mask[i])[0] for i in range(n_loop)
+    ]
     loop_s = time.perf_counter() - t0
     ref = np.stack(ref)
 
-    rows = [{"method": "numpy/scipy loop (float64)", "n_spectra": n_loop, "seconds": loop_s,
-             "spectra_per_s": n_loop / loop_s, "compile_s": 0.0, "max_abs_diff_vs_numpy": 0.0}]
+    rows = [
+        {
+            "method": "numpy/scipy loop (float64)",
+            "n_spectra": n_loop,
+            "seconds": loop_s,
+            "spectra_per_s": n_loop / loop_s,
+            "compile_s": 0.0,
+            "max_abs_diff_vs_numpy": 0.0,
+        }
+    ]
     for dtype in (jnp.float64, jnp.float32):
         out, seconds, compile_s = run_jax(wave, new_wave, flux, ivar, mask, dtype, args.chunk)
         assert out.dtype == np.dtype(dtype), (out.dtype, dtype)
         both = (ref != 0) & (out[:n_loop] != 0)
         diff = float(np.max(np.abs(out[:n_loop][both] - ref[both])))
-        rows.append({"method": f"jaxspec, jit over the batch ({np.dtype(dtype).name})", "n_spectra": args.n,
-                     "seconds": seconds, "spectra_per_s": args.n / seconds, "compile_s": compile_s,
-                     "max_abs_diff_vs_numpy": diff})
+        rows.append(
+            {
+                "method": f"jaxspec, jit over the batch ({np.dtype(dtype).name})",
+                "n_spectra": args.n,
+                "seconds": seconds,
+                "spectra_per_s": args.n / seconds,
+                "compile_s": compile_s,
+                "max_abs_diff_vs_numpy": diff,
+            }
+        )
     base = rows[0]["spectra_per_s"]
     for row in rows:
         row["speedup_vs_loop"] = row["spectra_per_s"] / base
 
-    print("\n| method | spectra | time [s] | spectra/s | speed-up vs loop | compile [s] | max |Δ flux| vs numpy |")
+    print(
+        "\n| method | spectra | time [s] | spectra/s | speed-up vs loop | compile [s] "
+        "| max |Δ flux| vs numpy |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['method']} | {r['n_spectra']} | {r['seconds']:.2f} | {r['spectra_per_s']:.0f} | "
-              f"{r['speedup_vs_loop']:.1f}x | {r['compile_s']:.2f} | {r['max_abs_diff_vs_numpy']:.1e} |")
+        print(
+            f"| {r['method']} | {r['n_spectra']} | {r['seconds']:.2f} | {r['spectra_per_s']:.0f} | "
+            f"{r['speedup_vs_loop']:.1f}x | {r['compile_s']:.2f} | "
+            f"{r['max_abs_diff_vs_numpy']:.1e} |"
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "bench_preprocess",
-        "pipeline": "resample -> convolve_resolution(22500->10000) -> continuum_normalize(cheb3 per chip, 5 iter)",
+        "pipeline": "resample -> convolve_resolution(22500->10000) -> "
+        "continuum_normalize(cheb3 per chip, 5 iter)",
         "n_pix": int(wave.size),
         "chunk": args.chunk,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "jax": jax.__version__, "numpy": np.__version__, "devices": [str(d) for d in jax.devices()]},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "jax": jax.__version__,
+            "numpy": np.__version__,
+            "devices": [str(d) for d in jax.devices()],
+        },
         "results": rows,
     }
     tmp = args.out.with_suffix(".json.tmp")

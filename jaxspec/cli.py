@@ -36,14 +36,17 @@ def _describe(path: str, fmt: str | None) -> list[str]:
         f"spectra:     {int(np.prod(spec.batch_shape)) if spec.batch_shape else 1}"
         + (f" (batch shape {spec.batch_shape})" if spec.batch_shape else ""),
         f"pixels:      {spec.n_pix} per spectrum",
-        f"wavelength:  {float(wave.min()):.3f} – {float(wave.max()):.3f} Å (vacuum, frame: {spec.meta.frame})",
+        f"wavelength:  {float(wave.min()):.3f} – {float(wave.max()):.3f} Å "
+        f"(vacuum, frame: {spec.meta.frame})",
         f"flux unit:   {spec.meta.flux_unit or 'dimensionless'}",
     ]
-    for i, (oid, value, good) in enumerate(zip(ids, snr.ravel(), n_good)):
+    for i, (oid, value, good) in enumerate(zip(ids, snr.ravel(), n_good, strict=False)):
         if i == 10:
             lines.append(f"... {snr.size - 10} more spectra")
             break
-        lines.append(f"object:      {oid}    good pixels: {good}    median S/N per pixel: {value:.1f}")
+        lines.append(
+            f"object:      {oid}    good pixels: {good}    median S/N per pixel: {value:.1f}"
+        )
     return lines
 
 
@@ -69,8 +72,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     spec = io.read(args.input, format=args.format)
     io.write(spec, out, format=args.to, overwrite=True)
-    print(f"wrote {out} ({spec.meta.format} -> {out.suffix.lstrip('.') or 'file'}, "
-          f"{int(np.prod(spec.batch_shape)) if spec.batch_shape else 1} spectra x {spec.n_pix} pixels)")
+    print(
+        f"wrote {out} ({spec.meta.format} -> {out.suffix.lstrip('.') or 'file'}, "
+        f"{int(np.prod(spec.batch_shape)) if spec.batch_shape else 1} spectra "
+        f"x {spec.n_pix} pixels)"
+    )
     return 0
 
 
@@ -96,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read the shipped APOGEE DR17 apStar spectrum, normalise its continuum per "
         "chip, resample it onto a log-linear grid, print a summary and save a plot.",
     )
-    demo.add_argument("-o", "--output", default="jaxspec-demo.png", help="PNG file for the plot (default: %(default)s)")
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="jaxspec-demo.png",
+        help="PNG file for the plot (default: %(default)s)",
+    )
     demo.add_argument("--no-plot", action="store_true", help="skip the plot")
     demo.set_defaults(func=_cmd_demo)
 
@@ -105,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="summarise spectrum files",
         description="Print format, object, pixels, wavelength range and median S/N of each file.",
     )
-    info.add_argument("files", nargs="+", metavar="FILE", help="spectrum files (any readable format)")
+    info.add_argument(
+        "files", nargs="+", metavar="FILE", help="spectrum files (any readable format)"
+    )
     info.add_argument("--format", default=None, help="reader to use instead of auto-detection")
     info.set_defaults(func=_cmd_info)
 
@@ -119,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output", metavar="OUT", help="OUT.h5 | OUT.hdf5 | OUT.fits | OUT.fits.gz")
     convert.add_argument("--format", default=None, help="reader of FILE, instead of auto-detection")
     convert.add_argument(
-        "--to", choices=("hdf5", "fits"), default=None,
+        "--to",
+        choices=("hdf5", "fits"),
+        default=None,
         help="output format, when OUT's extension does not say it",
     )
     convert.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

@@ -41,14 +41,18 @@ def run_demo(output: Path = Path("jaxspec-demo.png"), show_plot: bool = True) ->
 
     header = raw.meta.header_dict
     print(f"jaxspec demo: {apogee_example_path().name}")
-    print(f"  object                     {raw.meta.object_id} (APOGEE DR17 apStar, {raw.meta.format})")
+    print(
+        f"  object                     {raw.meta.object_id} (APOGEE DR17 apStar, {raw.meta.format})"
+    )
     print(f"  header S/N                 {header.get('SNR', float('nan')):.1f}")
     print(summary(raw, "raw"))
     print(summary(normalised, "continuum-normalised"))
     print(summary(common, f"resampled ({DEMO_SAMPLING:g} px/R={DEMO_RESOLUTION:.0f})"))
     flux = np.asarray(common.flux)[~np.asarray(common.mask)]
-    print(f"  normalised flux: median {np.median(flux):.3f}, 1st–99th percentile "
-          f"{np.percentile(flux, 1):.3f}–{np.percentile(flux, 99):.3f}")
+    print(
+        f"  normalised flux: median {np.median(flux):.3f}, 1st–99th percentile "
+        f"{np.percentile(flux, 1):.3f}–{np.percentile(flux, 99):.3f}"
+    )
 
     if not show_plot:
         return 0
@@ -58,8 +62,10 @@ def run_demo(output: Path = Path("jaxspec-demo.png"), show_plot: bool = True) ->
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("  plot skipped: matplotlib is not installed; get it with "
-              "pip install 'jaxspec-stellar[plot]' (in a source checkout: pip install -e '.[plot]')")
+        print(
+            "  plot skipped: matplotlib is not installed; get it with "
+            "pip install 'jaxspec-stellar[plot]' (in a source checkout: pip install -e '.[plot]')"
+        )
         return 0
     fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True, constrained_layout=True)
     w_raw, f_raw, m_raw = (np.asarray(a) for a in (raw.wave, raw.flux, raw.mask))

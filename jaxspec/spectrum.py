@@ -103,9 +103,7 @@ class SpectrumMeta:
         header = self.header
         if isinstance(header, Mapping):
             header = tuple(header.items())
-        object.__setattr__(
-            self, "header", tuple((str(k), _freeze(v)) for k, v in header)
-        )
+        object.__setattr__(self, "header", tuple((str(k), _freeze(v)) for k, v in header))
 
     def replace(self, **changes: Any) -> SpectrumMeta:
         """Return a copy with some fields changed."""
@@ -185,9 +183,7 @@ class Spectrum:
         elif meta_fields:
             meta = meta.replace(**meta_fields)
         if not isinstance(meta, SpectrumMeta):
-            raise SpectrumValidationError(
-                f"meta must be a SpectrumMeta, got {type(meta).__name__}"
-            )
+            raise SpectrumValidationError(f"meta must be a SpectrumMeta, got {type(meta).__name__}")
         wave = _as_array(wave, "wave")
         flux = _as_array(flux, "flux")
         traced = any(_is_tracer(a) for a in (wave, flux, ivar, mask))
@@ -228,7 +224,8 @@ class Spectrum:
     # ------------------------------------------------------------------ pytree
     def tree_flatten_with_keys(self):
         keys = (jax.tree_util.GetAttrKey(n) for n in ("wave", "flux", "ivar", "mask"))
-        return tuple(zip(keys, (self.wave, self.flux, self.ivar, self.mask))), self.meta
+        leaves = (self.wave, self.flux, self.ivar, self.mask)
+        return tuple(zip(keys, leaves, strict=True)), self.meta
 
     @classmethod
     def tree_unflatten(cls, meta: SpectrumMeta, children: Sequence[Any]) -> Spectrum:
@@ -274,7 +271,9 @@ class Spectrum:
         """1σ flux uncertainty, ``inf`` where ``ivar == 0``."""
         xp = jnp if _is_jax_array(self.ivar) else np
         with np.errstate(divide="ignore"):
-            return xp.where(self.ivar > 0, 1.0 / xp.sqrt(xp.where(self.ivar > 0, self.ivar, 1.0)), xp.inf)
+            return xp.where(
+                self.ivar > 0, 1.0 / xp.sqrt(xp.where(self.ivar > 0, self.ivar, 1.0)), xp.inf
+            )
 
     def median_snr(self) -> Any:
         """Median per-pixel signal-to-noise ``flux * sqrt(ivar)`` over good pixels.
@@ -384,9 +383,7 @@ class Spectrum:
 
     def __repr__(self) -> str:
         wave = np.asarray(self.wave) if not _is_tracer(self.wave) else None
-        rng = (
-            f"{float(wave.min()):.2f}–{float(wave.max()):.2f} Å" if wave is not None else "traced"
-        )
+        rng = f"{float(wave.min()):.2f}–{float(wave.max()):.2f} Å" if wave is not None else "traced"
         return (
             f"Spectrum(batch_shape={self.batch_shape}, n_pix={self.n_pix}, wave={rng}, "
             f"object_id={self.meta.object_id!r}, format={self.meta.format!r}, "
@@ -608,12 +605,12 @@ def stack(spectra: Sequence[Spectrum]) -> Spectrum:
                 f"item {i} has flux unit {s.meta.flux_unit!r}, item 0 {first.meta.flux_unit!r}"
             )
     xp = jnp if any(_is_jax_array(s.flux) for s in spectra) else np
-    ids = tuple(
-        "" if s.meta.object_id is None else str(s.meta.object_id) for s in spectra
-    )
+    ids = tuple("" if s.meta.object_id is None else str(s.meta.object_id) for s in spectra)
     meta = first.meta.replace(
         object_id=ids,
-        source=first.meta.source if all(s.meta.source == first.meta.source for s in spectra) else None,
+        source=first.meta.source
+        if all(s.meta.source == first.meta.source for s in spectra)
+        else None,
         header=(),
         radial_velocity=None,
         redshift=None,

@@ -21,7 +21,9 @@ def default_tolerance(dtype: Any) -> float:
     return _TOLERANCES.get(np.dtype(dtype), 0.0)
 
 
-def assert_allclose(actual: Any, desired: Any, *, rtol: float | None = None, atol: float = 0.0) -> None:
+def assert_allclose(
+    actual: Any, desired: Any, *, rtol: float | None = None, atol: float = 0.0
+) -> None:
     """``numpy.testing.assert_allclose`` over matching pytrees.
 
     When ``rtol`` is None it is taken from the lower-precision dtype of each leaf pair.
@@ -30,11 +32,13 @@ def assert_allclose(actual: Any, desired: Any, *, rtol: float | None = None, ato
     leaves_d, tree_d = jax.tree_util.tree_flatten(desired)
     if tree_a != tree_d:
         raise AssertionError(f"pytree structures differ:\n{tree_a}\n{tree_d}")
-    for a, d in zip(leaves_a, leaves_d):
+    for a, d in zip(leaves_a, leaves_d, strict=True):
         a = np.asarray(a)
         d = np.asarray(d)
         tol = rtol
         if tol is None:
-            tols = [default_tolerance(x.dtype) for x in (a, d) if np.issubdtype(x.dtype, np.floating)]
+            tols = [
+                default_tolerance(x.dtype) for x in (a, d) if np.issubdtype(x.dtype, np.floating)
+            ]
             tol = max(tols) if tols else 0.0
         np.testing.assert_allclose(a, d, rtol=tol, atol=atol)

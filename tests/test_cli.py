@@ -83,7 +83,9 @@ def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
     # Default JAX precision (float32) and warnings as errors: no dtype-truncation warnings.
     done = subprocess.run(
         [sys.executable, "-W", "error::UserWarning", "-c", code],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr
@@ -92,5 +94,7 @@ def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
 
 
 def test_console_script_version():
-    done = subprocess.run([sys.executable, "-m", "jaxspec.cli", "--version"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxspec.cli", "--version"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "jaxspec-stellar" in done.stdout

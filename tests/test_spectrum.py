@@ -130,8 +130,16 @@ def test_specutils_round_trip():
     flux = np.linspace(1.0, 2.0, 40).reshape(2, 20)
     mask = np.zeros((2, 20), bool)
     mask[0, 3] = True
-    s = Spectrum(wave, flux, np.full((2, 20), 9.0), mask, object_id=("a", "b"),
-                 flux_unit="erg / (s cm2 Angstrom)", radial_velocity=12.5, frame="barycentric")
+    s = Spectrum(
+        wave,
+        flux,
+        np.full((2, 20), 9.0),
+        mask,
+        object_id=("a", "b"),
+        flux_unit="erg / (s cm2 Angstrom)",
+        radial_velocity=12.5,
+        frame="barycentric",
+    )
     sp = s.to_specutils()
     assert sp.flux.unit == u.erg / u.s / u.cm**2 / u.AA
     back = Spectrum.from_specutils(sp)
@@ -151,8 +159,11 @@ def test_from_specutils_frequency_axis_and_stddev():
 
     freq = np.linspace(5.0e14, 6.0e14, 10) * u.Hz
     cls = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
-    sp = cls(flux=np.arange(10.0) * u.Jy, spectral_axis=freq,
-             uncertainty=StdDevUncertainty(np.full(10, 0.5)))
+    sp = cls(
+        flux=np.arange(10.0) * u.Jy,
+        spectral_axis=freq,
+        uncertainty=StdDevUncertainty(np.full(10, 0.5)),
+    )
     s = Spectrum.from_specutils(sp)
     assert np.all(np.diff(s.wave) > 0)
     np.testing.assert_allclose(s.wave[0], (6.0e14 * u.Hz).to_value(u.AA, u.spectral()))
@@ -189,8 +200,14 @@ def test_strip_meta_lets_jit_compile_once_across_stars():
         return jnp.sum(spec.flux * spec.ivar)
 
     stars = [
-        Spectrum(np.linspace(5000, 5100, 30), np.full(30, float(i)), object_id=f"star{i}",
-                 source=f"/data/{i}.fits", radial_velocity=float(i), header={"SNR": i})
+        Spectrum(
+            np.linspace(5000, 5100, 30),
+            np.full(30, float(i)),
+            object_id=f"star{i}",
+            source=f"/data/{i}.fits",
+            radial_velocity=float(i),
+            header={"SNR": i},
+        )
         for i in range(4)
     ]
     results = [float(total(s.strip_meta())) for s in stars]

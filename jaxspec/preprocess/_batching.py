@@ -15,7 +15,9 @@ from ..spectrum import Spectrum
 __all__ = ["map_spectra", "concrete_max", "concrete_or_none", "with_constant_wave"]
 
 
-def _prepare_param(value: Any, batch_shape: tuple[int, ...], core_ndim: int, name: str) -> tuple[Any, bool]:
+def _prepare_param(
+    value: Any, batch_shape: tuple[int, ...], core_ndim: int, name: str
+) -> tuple[Any, bool]:
     """Broadcast a parameter to the batch; return it and whether it is mapped."""
     if value is None:
         return None, False
@@ -65,7 +67,7 @@ def map_spectra(
     names = list(names) if names is not None else [f"argument {i}" for i in range(len(params))]
     batch_shape = spec.batch_shape
     if not batch_shape:
-        for value, core, name in zip(params, core_ndims, names):
+        for value, core, name in zip(params, core_ndims, names, strict=True):
             if value is not None and jnp.ndim(value) > core:
                 raise SpectrumValidationError(
                     f"{name} has shape {jnp.shape(value)} but the spectrum is not batched; "
@@ -74,7 +76,10 @@ def map_spectra(
         out = single(spec, *params)
         wave = _constant_wave(spec, params, wave_param, out.wave)
         return Spectrum.tree_unflatten(out.meta, (wave, out.flux, out.ivar, out.mask))
-    prepared = [_prepare_param(v, batch_shape, c, n) for v, c, n in zip(params, core_ndims, names)]
+    prepared = [
+        _prepare_param(v, batch_shape, c, n)
+        for v, c, n in zip(params, core_ndims, names, strict=True)
+    ]
     values = [p[0] for p in prepared]
     mapped = [p[1] for p in prepared]
     out_wave_shared = spec.shared_wave if wave_param is None else not mapped[wave_param]
@@ -90,14 +95,18 @@ def map_spectra(
     fn = leaves
     out_axes = (None if out_wave_shared else 0, 0, 0, 0)
     for _ in batch_shape:
-        fn = jax.vmap(fn, in_axes=(spec.batch_axes(), *[0 if m else None for m in mapped]), out_axes=out_axes)
+        fn = jax.vmap(
+            fn, in_axes=(spec.batch_axes(), *[0 if m else None for m in mapped]), out_axes=out_axes
+        )
     wave, flux, ivar, mask = fn(spec, *values)
     if out_wave_shared:
         wave = _constant_wave(spec, params, wave_param, wave)
     return Spectrum.tree_unflatten(out_meta[-1], (wave, flux, ivar, mask))
 
 
-def _constant_wave(spec: Spectrum, params: Sequence[Any], wave_param: int | None, traced: Any) -> Any:
+def _constant_wave(
+    spec: Spectrum, params: Sequence[Any], wave_param: int | None, traced: Any
+) -> Any:
     """Keep a wavelength grid that is a constant (numpy) as a constant.
 
     Under ``jit`` every array a function returns is a tracer, even a grid that was a numpy

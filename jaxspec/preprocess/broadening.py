@@ -9,7 +9,8 @@ cumulative distribution and ``s`` its velocity scale. Integrating over pixels ke
 gradients need. Masked pixels get zero weight and the weights are renormalised; an output
 pixel is masked when less than half of the kernel falls on good pixels (the part of the
 kernel beyond either end of the grid counts as bad) and when more than 1 % of the kernel
-falls beyond either end of the grid (so edge pixels are masked rather than biased). Variances propagate
+falls beyond either end of the grid (so edge pixels are masked rather than biased).
+Variances propagate
 as ``Σ w² var / (Σ w)²`` (pixels treated as independent).
 
 The kernel extends over ``half_window`` pixels on each side. It is sized from the kernel
@@ -55,12 +56,7 @@ def _finish(spec: Spectrum, sums: tuple[Any, ...]) -> Spectrum:
     """Output flux, ivar and mask from the kernel sums (w_sum, w_on, w_good, f_sum, v_sum)."""
     w_sum, w_on, w_good, f_sum, v_sum = sums
     good = ~jnp.asarray(spec.mask)
-    ok = (
-        good
-        & (w_good >= 0.5 * w_sum)
-        & (w_good > 0)
-        & (w_sum - w_on <= _MAX_OFF_GRID * w_sum)
-    )
+    ok = good & (w_good >= 0.5 * w_sum) & (w_good > 0) & (w_sum - w_on <= _MAX_OFF_GRID * w_sum)
     safe = jnp.where(ok, w_good, 1.0)
     new_flux = jnp.where(ok, f_sum / safe, 0.0)
     # ok implies v_sum > 0; one select on ok keeps XLA from duplicating the taps.
@@ -97,7 +93,11 @@ def _windowed_convolve(
     # falls off the grid is counted (as bad pixels): edge pixels are masked, not biased.
     steps = jnp.arange(1, k + 1, dtype=ln_e.dtype)
     ln_ext = jnp.concatenate(
-        [ln_e[0] - (ln_e[1] - ln_e[0]) * steps[::-1], ln_e, ln_e[-1] + (ln_e[-1] - ln_e[-2]) * steps]
+        [
+            ln_e[0] - (ln_e[1] - ln_e[0]) * steps[::-1],
+            ln_e,
+            ln_e[-1] + (ln_e[-1] - ln_e[-2]) * steps,
+        ]
     )
     ln_lo, ln_hi = ln_ext[:-1], ln_ext[1:]
     flux_p, var_p, good_p, on_grid_p = pad(flux), pad(var), pad(g), pad(jnp.ones(n, dtype))
@@ -167,8 +167,12 @@ def _log_uniform_step(spec: Spectrum) -> float | None:
 
 
 def _convolve(
-    spec: Spectrum, cdf_of: Callable[..., Callable[[Any], Any]], params: tuple, names: tuple,
-    scale_of: Callable[..., Any], half_window: int,
+    spec: Spectrum,
+    cdf_of: Callable[..., Callable[[Any], Any]],
+    params: tuple,
+    names: tuple,
+    scale_of: Callable[..., Any],
+    half_window: int,
 ) -> Spectrum:
     """Batch a kernel convolution: one call on a log-uniform grid, else ``vmap`` per spectrum."""
     step = _log_uniform_step(spec)

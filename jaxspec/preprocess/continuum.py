@@ -34,7 +34,11 @@ __all__ = ["fit_continuum", "continuum_normalize", "normalize_by", "APOGEE_CHIPS
 
 #: Vacuum wavelength ranges [Å] of the three APOGEE detector chips (blue, green, red), as
 #: covered by apStar spectra.
-APOGEE_CHIPS: tuple[tuple[float, float], ...] = ((15140.0, 15815.0), (15850.0, 16440.0), (16465.0, 16960.0))
+APOGEE_CHIPS: tuple[tuple[float, float], ...] = (
+    (15140.0, 15815.0),
+    (15850.0, 16440.0),
+    (16465.0, 16960.0),
+)
 
 
 def _chebyshev_basis(x: Any, order: int) -> Any:
@@ -101,7 +105,10 @@ def _polynomial_single(
         return jnp.full(flux.shape, jnp.nan, dtype)
     usable = [good[p.start : p.stop] & p.inside for p in pieces]
     # Work in units of the mean good flux so the normal equations are well scaled.
-    total = sum(jnp.sum(jnp.where(u, flux[p.start : p.stop], 0.0)) for p, u in zip(pieces, usable))
+    total = sum(
+        jnp.sum(jnp.where(u, flux[p.start : p.stop], 0.0))
+        for p, u in zip(pieces, usable, strict=True)
+    )
     count = sum(jnp.sum(u) for u in usable)
     scale = total / jnp.maximum(count, 1)
     scale = jnp.where(jnp.isfinite(scale) & (scale != 0), scale, 1.0)
@@ -128,12 +135,16 @@ def _polynomial_single(
         return jnp.where(jnp.sum(new_keep) > order + 1, new_keep, keep)
 
     def body(_: int, keeps: tuple) -> tuple:
-        return tuple(clip(p, y, u, k) for p, y, u, k in zip(pieces, ys, usable, keeps))
+        return tuple(
+            clip(p, y, u, k) for p, y, u, k in zip(pieces, ys, usable, keeps, strict=True)
+        )
 
     keeps = jax.lax.fori_loop(0, n_iter, body, tuple(usable))
     cont = jnp.full(flux.shape, jnp.nan, dtype)
-    for piece, y, keep in zip(pieces, ys, keeps):
-        values = jnp.where(piece.inside, model(piece, y, keep) * scale, cont[piece.start : piece.stop])
+    for piece, y, keep in zip(pieces, ys, keeps, strict=True):
+        values = jnp.where(
+            piece.inside, model(piece, y, keep) * scale, cont[piece.start : piece.stop]
+        )
         cont = cont.at[piece.start : piece.stop].set(values)
     return cont
 
@@ -165,18 +176,23 @@ def _quantile_single(spec: Spectrum, half_window: int, quantile: float) -> Any:
     return jax.lax.map(one_block, starts).reshape(-1)[:n]
 
 
-def _segments(segments: Sequence[tuple[float, float]] | None) -> tuple[tuple[float, float], ...] | None:
+def _segments(
+    segments: Sequence[tuple[float, float]] | None,
+) -> tuple[tuple[float, float], ...] | None:
     if segments is None:
         return None
     out = tuple((float(lo), float(hi)) for lo, hi in segments)
     for lo, hi in out:
         if not lo < hi:
-            raise SpectrumValidationError(f"each segment needs wave_min < wave_max, got ({lo}, {hi})")
+            raise SpectrumValidationError(
+                f"each segment needs wave_min < wave_max, got ({lo}, {hi})"
+            )
     ordered = sorted(out)
-    for (lo1, hi1), (lo2, hi2) in zip(ordered, ordered[1:]):
+    for (lo1, hi1), (lo2, hi2) in zip(ordered, ordered[1:], strict=False):
         if lo2 <= hi1:
             raise SpectrumValidationError(
-                f"segments ({lo1}, {hi1}) and ({lo2}, {hi2}) overlap; give disjoint wavelength ranges"
+                f"segments ({lo1}, {hi1}) and ({lo2}, {hi2}) overlap; "
+                "give disjoint wavelength ranges"
             )
     return out
 

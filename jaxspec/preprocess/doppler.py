@@ -52,7 +52,9 @@ def _shifted_meta(meta: SpectrumMeta, rv_kms: Any) -> SpectrumMeta:
     if meta.radial_velocity is None and meta.frame != "rest":
         return meta.replace(frame="unknown")
     old = 0.0 if meta.radial_velocity is None else meta.radial_velocity
-    beta = np.tanh(np.arctanh(old / SPEED_OF_LIGHT_KMS) + np.arctanh(float(rv) / SPEED_OF_LIGHT_KMS))
+    beta = np.tanh(
+        np.arctanh(old / SPEED_OF_LIGHT_KMS) + np.arctanh(float(rv) / SPEED_OF_LIGHT_KMS)
+    )
     new = float(beta * SPEED_OF_LIGHT_KMS)
     if abs(new) < _REST_TOLERANCE_KMS:
         return meta.replace(radial_velocity=None, frame="rest")
@@ -108,6 +110,8 @@ def doppler_shift(spec: Spectrum, rv_kms: Any, *, keep_grid: bool = True) -> Spe
             out = map_spectra(
                 lambda s, rv: _shift_single(s, rv, None), spec, (rv_kms,), names=("rv_kms",)
             )
-        return out.with_meta(**{f: getattr(meta, f) for f in ("radial_velocity", "redshift", "frame")})
+        return out.with_meta(
+            **{f: getattr(meta, f) for f in ("radial_velocity", "redshift", "frame")}
+        )
     factor = doppler_factor(rv_kms)
     return spec.replace(wave=jnp.asarray(spec.wave) * factor[..., None], meta=meta)

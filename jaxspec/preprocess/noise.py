@@ -30,7 +30,9 @@ def _noise_single(spec: Spectrum, snr: Any, key: Any, kind: str) -> Spectrum:
     noisy = flux + sigma * jax.random.normal(key, flux.shape, flux.dtype)
     ok = good & (sigma > 0)
     safe = jnp.where(ok, sigma, 1.0)
-    return Spectrum(spec.wave, jnp.where(ok, noisy, 0.0), jnp.where(ok, safe**-2, 0.0), ~ok, spec.meta)
+    return Spectrum(
+        spec.wave, jnp.where(ok, noisy, 0.0), jnp.where(ok, safe**-2, 0.0), ~ok, spec.meta
+    )
 
 
 def add_noise(spec: Spectrum, snr: Any, *, key: jax.Array, kind: str = "constant") -> Spectrum:

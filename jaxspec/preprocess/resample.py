@@ -162,7 +162,9 @@ def scan_spectra(single: Any, spec: Spectrum, out_wave: Any, *per_spectrum: Any)
     shape = spec.batch_shape
     if not shape:
         return single(spec, *per_spectrum)
-    flat = [jnp.reshape(jnp.asarray(a), (-1, spec.n_pix)) for a in (spec.flux, spec.ivar, spec.mask)]
+    flat = [
+        jnp.reshape(jnp.asarray(a), (-1, spec.n_pix)) for a in (spec.flux, spec.ivar, spec.mask)
+    ]
     params = [jnp.reshape(jnp.asarray(p), (-1,) + jnp.shape(p)[len(shape) :]) for p in per_spectrum]
     metas: list = []
 
@@ -230,7 +232,9 @@ def resample(spec: Spectrum, new_wave: Any, *, max_bad_fraction: float = 0.0) ->
             spec,
             jnp.asarray(
                 new_wave,
-                dtype=jax.dtypes.canonicalize_dtype(np.result_type(spec.wave.dtype, spec.flux.dtype)),
+                dtype=jax.dtypes.canonicalize_dtype(
+                    np.result_type(spec.wave.dtype, spec.flux.dtype)
+                ),
             ),
         )
         return with_constant_wave(out, concrete)

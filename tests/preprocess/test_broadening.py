@@ -58,7 +58,9 @@ def test_lsf_from_finite_input_resolution_adds_in_quadrature():
     direct = convolve_resolution(s, 10000.0)
     both = ~np.asarray(twice.mask) & ~np.asarray(direct.mask)
     assert both.sum() > 0.9 * s.n_pix
-    np.testing.assert_allclose(np.asarray(twice.flux)[both], np.asarray(direct.flux)[both], atol=2e-4)
+    np.testing.assert_allclose(
+        np.asarray(twice.flux)[both], np.asarray(direct.flux)[both], atol=2e-4
+    )
 
 
 def test_lsf_propagates_variance_and_mask():
@@ -90,7 +92,11 @@ def _rotation_reference(spec, vsini, eps):
     half = int(np.ceil(vsini / dv))
     x = np.arange(-half, half + 1) * dv / vsini
     inside = np.abs(x) < 1
-    kernel = np.where(inside, 2 * (1 - eps) * np.sqrt(np.clip(1 - x**2, 0, None)) + np.pi * eps / 2 * (1 - x**2), 0)
+    kernel = np.where(
+        inside,
+        2 * (1 - eps) * np.sqrt(np.clip(1 - x**2, 0, None)) + np.pi * eps / 2 * (1 - x**2),
+        0,
+    )
     kernel /= kernel.sum()
     conv = np.convolve(flux, kernel, mode="same")
     return np.interp(wave, fine, conv)
@@ -181,4 +187,6 @@ def test_edges_are_masked_not_biased():
     assert out.mask[0] and out.mask[-1] and good.sum() > 0.5 * wave.size
     # Where the kernel is mostly on the grid, a ramp stays a ramp (to the truncated tails).
     core = good & (np.abs(wave - 5050) < 25)
-    np.testing.assert_allclose(np.asarray(out.flux)[core], (1 + (wave - 5000) / 100)[core], rtol=2e-4)
+    np.testing.assert_allclose(
+        np.asarray(out.flux)[core], (1 + (wave - 5000) / 100)[core], rtol=2e-4
+    )

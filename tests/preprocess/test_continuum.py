@@ -13,7 +13,9 @@ def _lined_spectrum(rng, snr=200.0):
     continuum = 1000 * (1 + 0.2 * x - 0.1 * x**2 + 0.05 * x**3)
     centers = rng.uniform(5005, 5495, 120)
     depths = rng.uniform(0.05, 0.7, 120)
-    lines = np.prod(1 - depths[:, None] * np.exp(-0.5 * ((wave - centers[:, None]) / 0.15) ** 2), axis=0)
+    lines = np.prod(
+        1 - depths[:, None] * np.exp(-0.5 * ((wave - centers[:, None]) / 0.15) ** 2), axis=0
+    )
     noise = rng.normal(0, 1 / snr, wave.size)
     flux = continuum * (lines + noise)
     return Spectrum(wave, flux, (continuum / snr) ** -2), continuum
@@ -75,7 +77,9 @@ def test_real_apogee_spectrum_per_chip():
 
 def test_batched_and_jitted(rng):
     spec, continuum = _lined_spectrum(rng)
-    batch = Spectrum(spec.wave, np.stack([spec.flux, 2 * spec.flux]), np.stack([spec.ivar, spec.ivar / 4]))
+    batch = Spectrum(
+        spec.wave, np.stack([spec.flux, 2 * spec.flux]), np.stack([spec.ivar, spec.ivar / 4])
+    )
     fit = jax.jit(lambda s: fit_continuum(s))(batch)
     np.testing.assert_allclose(fit[1], 2 * fit[0], rtol=1e-9)
 

@@ -11,7 +11,9 @@ from jaxspec.preprocess import SPEED_OF_LIGHT_KMS, doppler_factor, doppler_shift
 def _line_spectrum(center=5050.0, sigma=0.08, batch=()):
     wave = log_linear_grid(5000, 5100, resolution=100000, sampling=4)
     flux = 1 - 0.6 * np.exp(-0.5 * ((wave - center) / sigma) ** 2)
-    return Spectrum(wave, np.broadcast_to(flux, batch + flux.shape), np.full(batch + flux.shape, 1e4))
+    return Spectrum(
+        wave, np.broadcast_to(flux, batch + flux.shape), np.full(batch + flux.shape, 1e4)
+    )
 
 
 def _centroid(spec):
@@ -61,7 +63,9 @@ def test_batch_of_velocities_under_jit():
 def test_gradient_in_velocity():
     s = _line_spectrum()
     s = Spectrum(jnp.asarray(s.wave), jnp.asarray(s.flux), jnp.asarray(s.ivar))
-    check_grads(lambda rv: jnp.sum(doppler_shift(s, rv).flux ** 2), (3.37,), order=1, modes=["fwd", "rev"])
+    check_grads(
+        lambda rv: jnp.sum(doppler_shift(s, rv).flux ** 2), (3.37,), order=1, modes=["fwd", "rev"]
+    )
 
 
 def test_small_shifts_are_resolved_in_float32():
@@ -76,8 +80,10 @@ def test_small_shifts_are_resolved_in_float32():
         measured = (_centroid(shifted) - _centroid(s)) / 16000.0 * SPEED_OF_LIGHT_KMS
         assert measured == pytest.approx(rv, rel=0.03, abs=0.002)
     # The mismatch to the unshifted spectrum grows smoothly with rv (no plateaus).
-    chi2 = [float(np.sum((np.asarray(doppler_shift(s, rv).flux) - flux)[1000:-1000] ** 2))
-            for rv in np.linspace(0.0, 0.05, 11)]
+    chi2 = [
+        float(np.sum((np.asarray(doppler_shift(s, rv).flux) - flux)[1000:-1000] ** 2))
+        for rv in np.linspace(0.0, 0.05, 11)
+    ]
     assert np.all(np.diff(chi2) > 0)
 
 

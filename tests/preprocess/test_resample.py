@@ -1,8 +1,8 @@
 import jax
-from jax.test_util import check_grads
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from jaxspec import Spectrum, SpectrumValidationError
 from jaxspec.preprocess import log_linear_grid, pixel_edges, resample
@@ -26,7 +26,9 @@ def test_flux_integral_is_conserved(rng):
     wave = log_linear_grid(5000, 5100, n_pix=2000)
     flux = 1 + 0.3 * np.sin(wave / 3.0) + rng.normal(0, 0.01, wave.size)
     s = Spectrum(wave, flux)
-    new_edges = np.linspace(pixel_edges(jnp.asarray(wave))[0], pixel_edges(jnp.asarray(wave))[-1], 701)
+    new_edges = np.linspace(
+        pixel_edges(jnp.asarray(wave))[0], pixel_edges(jnp.asarray(wave))[-1], 701
+    )
     new_wave = 0.5 * (new_edges[1:] + new_edges[:-1])
     out = resample(s, new_wave)
     assert not np.any(out.mask)
