@@ -73,9 +73,8 @@ def map_spectra(
                     f"{name} has shape {jnp.shape(value)} but the spectrum is not batched; "
                     "give a single value"
                 )
-        out = single(spec, *params)
-        wave = _constant_wave(spec, params, wave_param, out.wave)
-        return Spectrum.tree_unflatten(out.meta, (wave, out.flux, out.ivar, out.mask))
+        source = spec.wave if wave_param is None else params[wave_param]
+        return with_constant_wave(single(spec, *params), source)
     prepared = [
         _prepare_param(v, batch_shape, c, n)
         for v, c, n in zip(params, core_ndims, names, strict=True)
@@ -98,24 +97,11 @@ def map_spectra(
         fn = jax.vmap(
             fn, in_axes=(spec.batch_axes(), *[0 if m else None for m in mapped]), out_axes=out_axes
         )
-    wave, flux, ivar, mask = fn(spec, *values)
-    if out_wave_shared:
-        wave = _constant_wave(spec, params, wave_param, wave)
-    return Spectrum.tree_unflatten(out_meta[-1], (wave, flux, ivar, mask))
-
-
-def _constant_wave(
-    spec: Spectrum, params: Sequence[Any], wave_param: int | None, traced: Any
-) -> Any:
-    """Keep a wavelength grid that is a constant (numpy) as a constant.
-
-    Under ``jit`` every array a function returns is a tracer, even a grid that was a numpy
-    constant; putting the constant back lets later steps size their kernels from it.
-    """
-    source = spec.wave if wave_param is None else params[wave_param]
-    if isinstance(source, np.ndarray) and source.ndim == 1 and source.shape == tuple(traced.shape):
-        return source.astype(traced.dtype, copy=False)
-    return traced
+    leaves_out = fn(spec, *values)  # traces single(), which records the output metadata
+    out = Spectrum.tree_unflatten(out_meta[-1], leaves_out)
+    if not out_wave_shared:
+        return out
+    return with_constant_wave(out, spec.wave if wave_param is None else params[wave_param])
 
 
 def concrete_max(value: Any, name: str, hint: str) -> float:
@@ -140,7 +126,8 @@ def concrete_or_none(value: Any) -> np.ndarray | None:
 def with_constant_wave(spec: Spectrum, wave: Any) -> Spectrum:
     """``spec`` with its wavelength axis replaced by ``wave`` when that is a numpy constant.
 
-    See :func:`_constant_wave`: under ``jit`` this keeps a known grid known.
+    Under ``jit`` every array a function returns is a tracer, even a grid that was a numpy
+    constant; putting the constant back lets later steps size their kernels from it.
     """
     if isinstance(wave, np.ndarray) and wave.ndim == 1 and wave.shape == tuple(spec.wave.shape):
         return Spectrum.tree_unflatten(
