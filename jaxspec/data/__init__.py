@@ -5,7 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["data_path", "apogee_example_path"]
+from .atomic import AtomicData as AtomicData
+from .atomic import load_atomic_data as load_atomic_data
+
+__all__ = ["data_path", "apogee_example_path", "load_atomic_data", "AtomicData"]
 
 
 def data_path(name: str) -> Path:
