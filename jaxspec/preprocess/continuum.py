@@ -135,9 +135,7 @@ def _polynomial_single(
         return jnp.where(jnp.sum(new_keep) > order + 1, new_keep, keep)
 
     def body(_: int, keeps: tuple) -> tuple:
-        return tuple(
-            clip(p, y, u, k) for p, y, u, k in zip(pieces, ys, usable, keeps, strict=True)
-        )
+        return tuple(clip(p, y, u, k) for p, y, u, k in zip(pieces, ys, usable, keeps, strict=True))
 
     keeps = jax.lax.fori_loop(0, n_iter, body, tuple(usable))
     cont = jnp.full(flux.shape, jnp.nan, dtype)
