@@ -53,7 +53,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -63,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path
+from ._pip import pip_download
 
 __all__ = [
     "convert_atmosnet",
@@ -292,17 +292,12 @@ def convert_atmosnet(wheel: Path, output: Path = DEFAULT_OUTPUT) -> dict:
 
 
 def _download_wheel(directory: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}", "-d", str(directory),
-    ]  # fmt: skip
-    subprocess.run(command, check=True)
-    found = sorted(directory.glob(f"{SOURCE_PACKAGE}-{SOURCE_VERSION}-*.whl"))
-    if not found:
-        raise FileNotFoundError(
-            f"pip did not leave a {SOURCE_PACKAGE}-{SOURCE_VERSION} wheel in {directory}"
-        )
-    return found[0]
+    return pip_download(
+        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+        directory,
+        sdist=False,
+        pattern=f"{SOURCE_PACKAGE}-{SOURCE_VERSION}-*.whl",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

