@@ -67,7 +67,8 @@ def _pieces(wave: Any, segments: tuple[tuple[Any, Any], ...], order: int) -> lis
     pieces = []
     for lo, hi in segments:
         if concrete is not None:
-            start, stop = (int(i) for i in np.searchsorted(concrete, [lo, hi], side="left"))
+            # Pixels with lo <= wave <= hi (the grid is sorted).
+            start = int(np.searchsorted(concrete, lo, side="left"))
             stop = int(np.searchsorted(concrete, hi, side="right"))
             if stop <= start:
                 continue
