@@ -158,7 +158,7 @@ def _tiny_sdist(path):
         ),
         MEMBERS["solar_abundances"]: "      data sunabund_2007 /\n     & "
         + ", ".join(["7.45"] * 91 + ["-99.0"])
-        + " /\n",
+        + " /\n      isotopfrac(56,138)=0.717\n      isotopfrac(3,7)=0.925\n",
         MEMBERS["atomic_weights"]: (
             "header\n______\n26  Fe  45   45.01458(24)#      0.0()         55.845(2)\n"
             "        56   55.9349375(7)      0.91754(36)\n______\n"
@@ -183,6 +183,7 @@ def test_build_writes_a_loadable_file_with_provenance(tmp_path):
     assert _q(data, 26, 0, 5000.0) == pytest.approx(27.80, abs=0.01)
     assert data.solar_log_eps[25] == 7.45 and np.isnan(data.solar_log_eps[91])
     assert data.atomic_weight[26] == 55.845
+    assert data.isotope_fraction == {(56, 138): 0.717, (3, 7): 0.925}
     assert data.provenance == provenance
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([sdist.name, out.name])
 

@@ -12,12 +12,13 @@ from jaxspec.data import apogee_example_path
 
 
 def test_every_subcommand_has_help(capsys):
-    for cmd in ("demo", "info", "convert"):
+    commands = {"demo", "info", "convert", "synth", "synth-grid"}
+    for cmd in sorted(commands):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])
         assert exc.value.code == 0
         assert cmd in capsys.readouterr().out
-    assert set(build_parser()._subparsers._group_actions[0].choices) == {"demo", "info", "convert"}
+    assert set(build_parser()._subparsers._group_actions[0].choices) == commands
 
 
 def test_info_reports_format_object_pixels_range_and_snr(capsys):

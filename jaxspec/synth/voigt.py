@@ -68,7 +68,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["faddeeva", "voigt_hjerting", "voigt_profile"]
+__all__ = [
+    "faddeeva",
+    "voigt_hjerting",
+    "voigt_profile",
+    "voigt_hjerting_fast",
+    "voigt_hjerting_core",
+    "dawson",
+]
 
 #: Number of terms of Weideman's rational series.
 _N_WEIDEMAN = 32
@@ -339,3 +346,185 @@ def voigt_profile(x: Any, sigma: Any, gamma: Any) -> jax.Array:
     scale = sigma * _SQRT_2
     z = jax.lax.complex(*jnp.broadcast_arrays(x / scale, gamma / scale))
     return _faddeeva(z).real / (sigma * _SQRT_2PI)
+
+
+# --------------------------------------------------------------------------------------
+# A fast Voigt–Hjerting function for small damping (line opacity of many weak lines)
+# --------------------------------------------------------------------------------------
+
+#: Dawson's function: polynomial pieces on [k, k + 1] for k = 0 … 7, degree 11.
+_DAWSON_PIECES = 8
+_DAWSON_DEGREE = 11
+#: Terms of the asymptotic series of Dawson's function used beyond 8 (rel. error < 1e-12).
+_DAWSON_ASYMPTOTIC_TERMS = 8
+#: Order of the Taylor series in ``ia`` of :func:`voigt_hjerting_fast`.
+FAST_ORDER = 12
+#: Damping at and above which :func:`voigt_hjerting_fast` switches to Humlíček's forms.
+FAST_SWITCH_DAMPING = 0.8
+#: |v| at and beyond which :func:`voigt_hjerting_fast` uses the asymptotic series.
+_FAST_WING_V = 8.0
+
+
+@functools.cache
+def _dawson_pieces() -> np.ndarray:
+    """``(degree + 1, pieces)`` monomial coefficients in t ∈ [−1, 1], highest power first."""
+    from numpy.polynomial import chebyshev
+    from scipy.special import dawsn
+
+    rows = []
+    for k in range(_DAWSON_PIECES):
+        cheb = chebyshev.chebinterpolate(lambda t, k=k: dawsn(k + 0.5 * (t + 1.0)), _DAWSON_DEGREE)
+        rows.append(chebyshev.cheb2poly(cheb)[::-1])
+    return np.asarray(rows).T.copy()
+
+
+def dawson(x: Any) -> jax.Array:
+    """Dawson's integral F(x) = exp(−x²) ∫₀ˣ exp(t²) dt, for real x (float32/float64).
+
+    Degree-11 polynomial pieces on unit intervals of |x| ≤ 8 (Chebyshev interpolants of
+    ``scipy.special.dawsn`` made once, at first use) and the asymptotic series
+    Σₖ (2k−1)!!/(2x²)ᵏ / (2x) beyond (A&S 7.1.23); absolute error < 2e-11 in float64.
+    Odd in x; continuous to 1e-11 at the piece boundaries.
+    """
+    x = jnp.asarray(x)
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
+    x = x.astype(dtype)
+    ax = jnp.abs(x)
+    inner = ax < float(_DAWSON_PIECES)
+    clipped = jnp.minimum(ax, _DAWSON_PIECES - 1e-9)
+    piece = jax.lax.stop_gradient(jnp.floor(clipped)).astype(jnp.int32)
+    t = 2.0 * (clipped - piece) - 1.0
+    coefficients = jnp.asarray(_dawson_pieces(), dtype)
+    near = jnp.take(coefficients[0], piece)
+    for row in coefficients[1:]:
+        near = near * t + jnp.take(row, piece)
+    big = jnp.maximum(ax, float(_DAWSON_PIECES))
+    inv2 = 1.0 / (2.0 * big * big)
+    series = jnp.ones_like(big)
+    term = jnp.ones_like(big)
+    for k in range(1, _DAWSON_ASYMPTOTIC_TERMS):
+        term = term * (2 * k - 1) * inv2
+        series = series + term
+    far = series / (2.0 * big)
+    return jnp.sign(x) * jnp.where(inner, near, far)
+
+
+def _complex_polynomial(coefficients: tuple[float, ...], tr: Any, ti: Any) -> tuple[Any, Any]:
+    """Real and imaginary parts of Σ c_k t^k (Horner, highest power first) in real arithmetic."""
+    pr = jnp.full_like(tr, coefficients[0])
+    pi = jnp.zeros_like(tr)
+    for c in coefficients[1:]:
+        pr, pi = pr * tr - pi * ti + c, pr * ti + pi * tr
+    return pr, pi
+
+
+def _real_ratio(num: tuple[Any, Any], den: tuple[Any, Any]) -> Any:
+    return (num[0] * den[0] + num[1] * den[1]) / (den[0] * den[0] + den[1] * den[1])
+
+
+def _humlicek_large_damping(a: jax.Array, v: jax.Array) -> jax.Array:
+    """Re w(v + ia) by Humlíček's (1982) W4 regions II and III, for a ≥ 0.8 only.
+
+    Region II, ``|v| + a ≥ 5.5``: ``t (1.410474 + 0.5641896 t²) / (0.75 + t²(3 + t²))``;
+    region III otherwise (``a ≥ 0.195|v| − 0.176`` holds for a ≥ 0.8 there): a ratio of
+    polynomials of degree 4 and 5 in t, with ``t = a − iv``. Both are accurate to ~1e-4
+    relative where used (for a ≥ 0.8, Re w is not small compared with |w|). Real arithmetic
+    only (XLA's complex division is slow on CPU).
+    """
+    tr, ti = a, -v
+    region2 = _real_ratio(
+        _complex_polynomial((0.5641896, 0.0, 1.410474, 0.0), tr, ti),
+        _complex_polynomial((1.0, 0.0, 3.0, 0.0, 0.75), tr, ti),
+    )
+    region3 = _real_ratio(
+        _complex_polynomial((0.5642236, 3.778987, 11.96482, 20.20933, 16.4955), tr, ti),
+        _complex_polynomial((1.0, 6.699398, 21.69274, 39.27121, 38.82363, 16.4955), tr, ti),
+    )
+    return jnp.where(jnp.abs(v) + a >= 5.5, region2, region3)
+
+
+def _asymptotic_hjerting(a: jax.Array, v: jax.Array) -> jax.Array:
+    """Re w(v + ia) from the asymptotic series (A&S 7.1.23) to 1/z⁷; for |v| ≥ 8 only.
+
+    ``w ≈ (i/√π)(1/z)(1 + 1/(2z²) + 3/(4z⁴) + 15/(8z⁶))``: relative error < 2e-5 at
+    |z| = 8, and it keeps ``Re w → a/(√π v²)`` exactly however small a is.
+    """
+    r2 = v * v + a * a
+    ir, ii = v / r2, -a / r2  # 1/z
+    ur, ui = ir * ir - ii * ii, 2.0 * ir * ii  # 1/z²
+    sr = 1.0 + 0.5 * ur
+    si = 0.5 * ui
+    # s = 1 + u/2 + 3u²/4 + 15u³/8 by Horner in u
+    pr, pi = jnp.full_like(ur, 15.0 / 8.0), jnp.zeros_like(ur)
+    for c in (3.0 / 4.0, 0.5, 1.0):
+        pr, pi = pr * ur - pi * ui + c, pr * ui + pi * ur
+    sr, si = pr, pi
+    # Re[i (ir + i ii)(sr + i si)] = −Im[(ir + i ii)(sr + i si)]
+    return -(ir * si + ii * sr) * _INV_SQRT_PI
+
+
+def _voigt_series(a: Any, v: Any, far_wings: bool) -> jax.Array:
+    """Implementation of :func:`voigt_hjerting_fast` and :func:`voigt_hjerting_core`."""
+    dtype = jnp.result_type(a, v, float)
+    a, v = jnp.broadcast_arrays(jnp.asarray(a, dtype), jnp.asarray(v, dtype))
+    far = (jnp.abs(v) >= _FAST_WING_V) if far_wings else jnp.zeros(v.shape, bool)
+    large = (a >= FAST_SWITCH_DAMPING) & ~far
+    near_v = jnp.where(far, 0.0, v)
+    v_far = jnp.where(far, v, _FAST_WING_V)
+    a_series = jnp.where(large | far, 0.0, a)
+    v = near_v
+    two_over_sqrt_pi = 2.0 * _INV_SQRT_PI
+    p_prev = jnp.exp(-v * v)
+    q_prev = two_over_sqrt_pi * dawson(v)
+    p = -2.0 * v * p_prev
+    q = -2.0 * v * q_prev + two_over_sqrt_pi
+    # Re[(i a)^n w_n / n!]: n ≡ 0, 1, 2, 3 (mod 4) → p, −q, −p, q.
+    total = p_prev - a_series * q
+    power = a_series
+    for n in range(1, FAST_ORDER):
+        p, p_prev = -2.0 * v * p - 2.0 * n * p_prev, p
+        q, q_prev = -2.0 * v * q - 2.0 * n * q_prev, q
+        power = power * a_series / (n + 1)
+        m = (n + 1) % 4
+        term = p if m == 0 else (-q if m == 1 else (-p if m == 2 else q))
+        total = total + power * term
+    a_large = jnp.where(large, a, FAST_SWITCH_DAMPING)
+    near = jnp.where(large, _humlicek_large_damping(a_large, v), total)
+    if not far_wings:
+        return near
+    return jnp.where(far, _asymptotic_hjerting(a, v_far), near)
+
+
+def voigt_hjerting_fast(a: Any, v: Any) -> jax.Array:
+    """H(a, v), about 3× cheaper than :func:`voigt_hjerting` and accurate to ~1e-4.
+
+    For ``a < 0.8``: the Taylor series in ``ia`` about the real axis,
+    ``H(a, v) = Re Σₙ (ia)ⁿ w⁽ⁿ⁾(v)/n!`` for n ≤ 12, with ``w(v) = exp(−v²) + (2i/√π) F(v)``
+    (F: :func:`dawson`) and the derivatives from ``w⁽ⁿ⁺¹⁾ = −2v w⁽ⁿ⁾ − 2n w⁽ⁿ⁻¹⁾``
+    (A&S 7.1.20), in real arithmetic. It keeps the exact structure of the line wings
+    (``H → a/(√π v²)``) however small ``a`` is. For ``a ≥ 0.8``: Humlíček's (1982) W4
+    regions II and III. Both are smooth inside their regions; at a = 0.8 they differ by
+    < 1e-4.
+
+    Measured against ``scipy.special.wofz`` (``tests/synth/test_voigt.py``): absolute error
+    < 2e-5 for a < 0.8 at any v (relative < 1e-6 in the wings), and < 1.5e-4 relative for
+    0.8 ≤ a ≤ 1000.
+
+    Args:
+        a: (...) damping ratio ≥ 0.
+        v: (...) distance from line centre in Doppler widths. Broadcasts with ``a``.
+
+    Returns:
+        (...) H(a, v) in the real floating dtype of the inputs.
+    """
+    return _voigt_series(a, v, True)
+
+
+def voigt_hjerting_core(a: Any, v: Any) -> jax.Array:
+    """:func:`voigt_hjerting_fast` without its far-wing branch, for line cores.
+
+    The same value for |v| < 8; beyond, the Taylor series is kept, which is accurate to
+    2e-5 *absolute* (not relative: H itself is ~a/(√π v²) there) — enough for the core
+    window of a line, whose far wings are added separately. ~30 % cheaper.
+    """
+    return _voigt_series(a, v, False)

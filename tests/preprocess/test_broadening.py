@@ -129,6 +129,7 @@ def test_rotation_bad_arguments():
         rotational_broadening(s, 10.0, 1.5)
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences():
     s = _line(sigma=0.03, sampling=3.0)
     s = Spectrum(jnp.asarray(s.wave), jnp.asarray(s.flux), jnp.asarray(s.ivar))

@@ -273,3 +273,59 @@ def test_jit_vmap_and_single_trace():
     w = jax.jit(jax.vmap(faddeeva))(jnp.ones((4, 3), jnp.complex64) * (1 + 1j))
     assert w.dtype == jnp.complex64 and w.shape == (4, 3)
     np.testing.assert_allclose(np.asarray(w), sps.wofz(1 + 1j), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# The fast paths used for line opacity
+# --------------------------------------------------------------------------------------
+
+
+def test_dawson_matches_scipy():
+    from scipy.special import dawsn
+
+    from jaxspec.synth.voigt import dawson
+
+    x = np.linspace(-40.0, 40.0, 80001)
+    assert np.abs(np.asarray(dawson(x)) - dawsn(x)).max() < 1e-10
+    # derivative identity F'(x) = 1 − 2x F(x)
+    g = jax.vmap(jax.grad(dawson))(jnp.asarray([0.3, 2.7, 7.9, 8.1, 15.0]))
+    ref = 1 - 2 * np.array([0.3, 2.7, 7.9, 8.1, 15.0]) * dawsn([0.3, 2.7, 7.9, 8.1, 15.0])
+    np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("a_lo", "a_hi", "abs_tol", "rel_tol"),
+    [(1e-8, 0.3, 1e-7, 1e-5), (0.3, 0.8, 3e-5, 1e-4), (0.8, 1000.0, 1e-5, 1.5e-4)],
+)
+def test_voigt_hjerting_fast_accuracy(a_lo, a_hi, abs_tol, rel_tol):
+    from scipy.special import wofz
+
+    from jaxspec.synth.voigt import voigt_hjerting_fast
+
+    v = np.linspace(-60.0, 60.0, 12001)[:, None]
+    a = np.geomspace(a_lo, a_hi, 40)[None, :]
+    ref = wofz(v + 1j * a).real
+    got = np.asarray(voigt_hjerting_fast(a, v))
+    err = np.abs(got - ref)
+    assert err.max() < abs_tol
+    assert (err / ref).max() < rel_tol  # relative, also in the far wings
+
+
+def test_voigt_hjerting_core_is_accurate_in_absolute_terms():
+    from scipy.special import wofz
+
+    from jaxspec.synth.voigt import voigt_hjerting_core
+
+    v = np.linspace(-40.0, 40.0, 8001)[:, None]
+    a = np.geomspace(1e-6, 5.0, 40)[None, :]
+    err = np.abs(np.asarray(voigt_hjerting_core(a, v)) - wofz(v + 1j * a).real)
+    assert err.max() < 3e-5
+
+
+def test_voigt_hjerting_fast_gradients():
+    from jax.test_util import check_grads
+
+    from jaxspec.synth.voigt import voigt_hjerting_fast
+
+    for a, v in [(0.01, 0.7), (0.3, 3.1), (1.5, 2.0), (0.05, 12.0)]:
+        check_grads(voigt_hjerting_fast, (a, v), order=1, modes=("fwd", "rev"))
