@@ -421,9 +421,18 @@ def lorentz_wings(
     n_fft = _fast_length(n_pixel + WING_REACH + 1)
     kernels = jnp.asarray(_wing_kernels(n_fft, core))
     total = 0.0
-    for i, (weight, offset) in enumerate(
-        ((weight2 * (1.0 - t), 0), (weight2 * t, 1), (weight4 * (1.0 - t), 0), (weight4 * t, 1))
-    ):
-        deposit = jnp.zeros((n_pixel, n_depth), weight.dtype).at[index + offset].add(weight)
-        total = total + jnp.fft.rfft(deposit, n=n_fft, axis=0) * kernels[i][:, None]
-    return jnp.fft.irfft(total, n=n_fft, axis=0)[:n_pixel]
+    edge = jnp.zeros((n_pixel, n_depth), weight2.dtype)
+    for i, weight in enumerate((weight2, weight4)):
+        # Both parts convolve with the left kernel; the right part's kernel differs from it
+        # only at k = ±core (see _wing_kernels), which is added back directly.
+        deposit = (
+            jnp.zeros((n_pixel, n_depth), weight.dtype)
+            .at[index]
+            .add(weight * (1.0 - t))
+            .at[index + 1]
+            .add(weight * t)
+        )
+        total = total + jnp.fft.rfft(deposit, n=n_fft, axis=0) * kernels[2 * i][:, None]
+        value = weight * t / float(core) ** (2 * (i + 1))
+        edge = edge.at[index + 1 + core].add(value).at[index + 1 - core].add(-value)
+    return jnp.fft.irfft(total, n=n_fft, axis=0)[:n_pixel] + edge

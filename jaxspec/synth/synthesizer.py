@@ -66,6 +66,8 @@ DEFAULT_BOUNDS = {
 HELIUM_TEFF = 9000.0
 #: Hydrogen and helium lines are evaluated on every ``_HYDROGEN_STRIDE``-th fine pixel.
 _HYDROGEN_STRIDE = 4
+#: Fine pixels per block of the per-pixel transfer (keeps temporaries in cache).
+_PIXEL_BLOCK = 2048
 
 
 #: Half-width [fine pixels] of the Gaussian window of optically thin lines.
@@ -421,10 +423,9 @@ class Synthesizer:
         kappa_c = self._continuum(pops, data.continuum_wave)  # (n_depth, n_c)
         ln_kappa = jnp.log(kappa_c)
         idx, w = data.continuum_index, data.continuum_weight
-        kappa_fine = jnp.exp(ln_kappa[:, idx] * (1.0 - w) + ln_kappa[:, idx + 1] * w)
 
-        n_depth = self.log_tau.size
-        opacity = jnp.zeros((data.fine_wave.size + 2 * self._pad, n_depth), kappa_fine.dtype)
+        n_depth, n_fine = self.log_tau.size, data.fine_wave.size
+        opacity = jnp.zeros((n_fine + 2 * self._pad, n_depth), kappa_c.dtype)
         for (base, frac, table), (profile, offsets) in zip(
             data.classes, self._group_static, strict=True
         ):
@@ -439,23 +440,57 @@ class Synthesizer:
                 opacity = opacity + lorentz_wings(
                     opacity.shape, base + frac, params, CORE_HALF_WIDTH, step=self._step
                 )
-        line_opacity = opacity[self._pad : self._pad + data.fine_wave.size].T
+        line_opacity = opacity[self._pad : self._pad + n_fine]  # (n_fine, n_depth)
+        ln_hydrogen = None
         if data.hydrogen is not None:
-            line_opacity = line_opacity + self._hydrogen_opacity(data, pops, vmic)
-        rhox, rho = depth["rhox"], pops.density
-        tau = optical_depth(kappa_fine + line_opacity, rho, rhox)
-        source = planck(data.fine_wave, pops.temperature)
-        flux = emergent_flux(tau, source)
+            ln_hydrogen = self._hydrogen_log_opacity(data, pops, vmic)  # (n_depth, n_h)
+        rhox, rho, temperature = depth["rhox"], pops.density, pops.temperature
+
+        # Per pixel: continuum + hydrogen interpolation, optical depth and flux, in blocks
+        # of pixels so the (n_depth, block) temporaries stay in cache.
+        n_blocks = -(-n_fine // _PIXEL_BLOCK)
+        pad = n_blocks * _PIXEL_BLOCK - n_fine
+
+        def blocks(x: jax.Array) -> jax.Array:
+            widths = [(0, pad)] + [(0, 0)] * (x.ndim - 1)
+            x = jnp.pad(x, widths, mode="edge")
+            return x.reshape((n_blocks, _PIXEL_BLOCK) + x.shape[1:])
+
+        def block_flux(args: tuple) -> jax.Array:
+            lines, wave, ci, cw, hi, hw = args
+            ln_k = ln_kappa[:, ci] * (1.0 - cw) + ln_kappa[:, ci + 1] * cw
+            extinction = jnp.exp(ln_k) + lines.T
+            if ln_hydrogen is not None:
+                extinction = extinction + jnp.exp(
+                    ln_hydrogen[:, hi] * (1.0 - hw) + ln_hydrogen[:, hi + 1] * hw
+                )
+            tau_block = optical_depth(extinction, rho, rhox)
+            return emergent_flux(tau_block, planck(wave, temperature))
+
+        flux = jax.lax.map(
+            block_flux,
+            (
+                blocks(line_opacity),
+                blocks(data.fine_wave),
+                blocks(idx),
+                blocks(w),
+                blocks(data.hydrogen_index),
+                blocks(data.hydrogen_weight),
+            ),
+        ).reshape(-1)[:n_fine]
         tau_c = optical_depth(kappa_c, rho, rhox)
-        flux_c = emergent_flux(tau_c, planck(data.continuum_wave, pops.temperature))
+        flux_c = emergent_flux(tau_c, planck(data.continuum_wave, temperature))
         ln_fc = jnp.log(flux_c)
         continuum = jnp.exp(ln_fc[idx] * (1.0 - w) + ln_fc[idx + 1] * w)
         return flux, continuum
 
-    def _hydrogen_opacity(
+    def _hydrogen_log_opacity(
         self, data: SynthData, pops: eos_module.Populations, vmic: Any
     ) -> jax.Array:
-        """H (and He) line opacity on every 4th fine pixel, log-interpolated to the rest."""
+        """ln of the H (and He) line opacity on every 4th fine pixel, ``(n_depth, n_h)``.
+
+        The caller interpolates it linearly (in ln λ) to the fine grid.
+        """
         from .hydrogen import helium_line_opacity, hydrogen_line_opacity
 
         coarse = hydrogen_line_opacity(
@@ -467,10 +502,7 @@ class Synthesizer:
                 data.hydrogen, data.hydrogen_wave, pops.temperature, pops.electron_density,
                 pops.species[:, 1, 0], pops.species[:, 1, 1], vmic,
             )  # fmt: skip
-        floor = jnp.finfo(coarse.dtype).tiny
-        ln = jnp.log(jnp.maximum(coarse, floor))
-        idx, w = data.hydrogen_index, data.hydrogen_weight
-        return jnp.exp(ln[:, idx] * (1.0 - w) + ln[:, idx + 1] * w)
+        return jnp.log(jnp.maximum(coarse, jnp.finfo(coarse.dtype).tiny))
 
     def _to_output(self, flux: jax.Array, continuum: jax.Array) -> tuple[jax.Array, jax.Array]:
         """LSF and resampling of the fine-grid flux and continuum onto ``self.wave``."""

@@ -66,7 +66,12 @@ def optical_depth(extinction: Any, density: Any, rhox: Any) -> jax.Array:
     dm = jnp.diff(rhox)[:, None]
     top = per_mass[:1] * rhox[0]
     steps = 0.5 * (per_mass[1:] + per_mass[:-1]) * dm
-    return jnp.concatenate([top, top + jnp.cumsum(steps, axis=0)], axis=0)
+    # cumulative sum along depth as a lower-triangular product (much faster than XLA's
+    # cumsum along the leading axis on CPU; the same sum up to rounding)
+    n = steps.shape[0]
+    lower = jnp.tril(jnp.ones((n, n), steps.dtype))
+    summed = jnp.matmul(lower, steps, precision=jax.lax.Precision.HIGHEST)
+    return jnp.concatenate([top, top + summed], axis=0)
 
 
 _EULER = 0.5772156649015329
