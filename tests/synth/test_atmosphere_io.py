@@ -1,5 +1,6 @@
 """MARCS and Kurucz model-atmosphere I/O: units checked against physics, round trips, errors."""
 
+import dataclasses
 import gzip
 import math
 
@@ -22,16 +23,7 @@ from jaxspec.synth.atmosphere_io import (
 K_B = 1.380649e-16
 M_U = 1.66053907e-24
 SIGMA = 5.670374419e-5
-FIELDS = (
-    "rhox",
-    "temperature",
-    "pressure",
-    "electron_density",
-    "kappa_ross",
-    "accrad",
-    "flxcnv",
-    "vconv",
-)
+FIELDS = tuple(f.name for f in dataclasses.fields(Atmosphere))
 
 
 @pytest.fixture(scope="module")
