@@ -27,12 +27,12 @@ Damping constants (fdamp rules of the line list; see ``shared/DATA-FORMATS.md``)
 * Every temperature law is therefore a power law ``γ(T) = γ(10⁴ K) (T/10⁴ K)^β``, which
   is how they are stored.
 
-Lines are accumulated in windows on a grid uniform in ln λ: each line adds its profile to a
-fixed number of pixels around its centre (``lax.scan`` over blocks of lines, scatter-add
-into an ``(n_pixel, n_depth)`` array). Weak lines get a narrow window and the fast series
-:func:`~jaxspec.synth.voigt.voigt_hjerting_fast`; lines whose damping wings matter get a
-wide window with the exact Faddeeva function in the core and the asymptotic wing form
-``H ≈ Re[i/(√π z)(1 + 1/(2z²) + 3/(4z⁴) + 15/(8z⁶))]`` (|z| ≥ 8) beyond.
+Lines are accumulated on a grid uniform in ln λ (:func:`accumulate_lines`): each line adds
+its profile to a fixed window of pixels around its centre (``lax.scan`` over blocks of lines,
+scatter-add into an ``(n_pixel, n_depth)`` array). Optically thin lines get a Gaussian
+(Doppler) core only; the others a Voigt core (:func:`~jaxspec.synth.voigt.voigt_hjerting_core`)
+plus their damping wings over the whole grid, added for all lines at once by FFT
+convolution (:func:`lorentz_wings`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ __all__ = [
     "build_line_table",
     "line_parameters",
     "accumulate_lines",
-    "wing_hjerting",
 ]
 
 C_CGS = 2.99792458e10  # speed of light [cm s⁻¹]
@@ -248,19 +247,6 @@ def line_parameters(
     return LineParameters(strength, width, damping)
 
 
-def wing_hjerting(a: Any, v: Any) -> jax.Array:
-    """H(a, v) from the asymptotic series of w(z) (A&S 7.1.23), for |v + ia| ≥ 8.
-
-    Relative error < 1e-6 there; cheap (one complex reciprocal). Not for the line core.
-    """
-    dtype = jnp.result_type(a, v, float)
-    z = jax.lax.complex(jnp.asarray(v, dtype), jnp.asarray(a, dtype))
-    inv = 1.0 / z
-    u = 0.5 * inv * inv
-    series = 1.0 + u * (1.0 + u * (3.0 + u * 15.0))
-    return (1j * inv * series).real / _SQRT_PI
-
-
 def _profile_block(profile: str, a: Any, v: Any) -> jax.Array:
     if profile == "gauss":
         return jnp.exp(-v * v) + 0.0 * a
@@ -270,8 +256,6 @@ def _profile_block(profile: str, a: Any, v: Any) -> jax.Array:
         return voigt_hjerting_core(a, v)
     if profile == "exact":
         return voigt_hjerting(a, v)
-    if profile == "wing":
-        return wing_hjerting(a, v)
     raise ValueError(f"unknown profile {profile!r}")
 
 
@@ -296,9 +280,11 @@ def accumulate_lines(
         offsets: ``(n_window,)`` static int pixel offsets from ``base`` that each line fills;
             ``base + offsets`` must lie inside ``opacity``.
         step: grid step in ln λ.
-        profile: ``"fast"`` (:func:`~jaxspec.synth.voigt.voigt_hjerting_fast`), ``"exact"``
-            (:func:`~jaxspec.synth.voigt.voigt_hjerting`), ``"gauss"`` (Doppler core only,
-            for optically thin lines) or ``"wing"`` (|v| ≥ 8 only).
+        profile: ``"core"`` (:func:`~jaxspec.synth.voigt.voigt_hjerting_core`, for line
+            cores whose far wings :func:`lorentz_wings` adds), ``"fast"``
+            (:func:`~jaxspec.synth.voigt.voigt_hjerting_fast`), ``"exact"``
+            (:func:`~jaxspec.synth.voigt.voigt_hjerting`) or ``"gauss"`` (Doppler core only,
+            for optically thin lines).
         block: lines per scan step (memory ~ block × n_window × n_depth).
 
     Returns:

@@ -163,6 +163,7 @@ class Synthesizer:
             [α/Fe], inside the emulator domain (so a line is kept if it matters anywhere in
             the box).
         atmosphere_params, atomic: emulator weights and atomic data (default: shipped).
+        block: scale of the line blocks of the accumulation scan (memory vs. speed).
     """
 
     label_names = LABEL_NAMES
