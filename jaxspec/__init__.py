@@ -1,7 +1,8 @@
 """jaxspec-stellar: differentiable modelling of stellar spectra in JAX.
 
 The top-level import is light: it gives the :class:`Spectrum` container and its metadata.
-Subpackages (``jaxspec.io``, ``jaxspec.preprocess``, ``jaxspec.labels``) are imported on use.
+Subpackages (``jaxspec.io``, ``jaxspec.preprocess``, ``jaxspec.labels``, ``jaxspec.synth``,
+``jaxspec.emulators``) are imported on use.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ __all__ = [
     "io",
     "preprocess",
     "labels",
+    "synth",
+    "emulators",
     "__version__",
 ]
 
-_SUBMODULES = {"io", "preprocess", "labels"}
+_SUBMODULES = {"io", "preprocess", "labels", "synth", "emulators"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""The ``jaxspec`` command line: ``demo``, ``info``, ``convert``, ``synth`` and ``synth-grid``.
+"""The ``jaxspec`` command line: ``demo``, ``info``, ``convert``, ``synth``, ``synth-grid``,
+``train-emulator``.
 
 Every subcommand has ``--help``. Errors in the input (unreadable or unknown files, bad
 arguments, labels outside the synthesizer's domain) end with a one-line message on stderr
@@ -383,6 +384,56 @@ def _cmd_synth_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_emulator(args: argparse.Namespace) -> int:
+    from .emulators.training import TrainingConfig, train_emulator
+
+    network = {
+        key: getattr(args, key)
+        for key in ("hidden", "layers", "head")
+        if getattr(args, key) is not None
+    }
+    config = TrainingConfig(
+        arch=args.arch,
+        network=network,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_steps=args.max_steps,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+    )
+    try:
+        emulator = train_emulator(
+            args.grids,
+            args.output,
+            config,
+            max_spectra=args.max_spectra,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"jaxspec train-emulator: interrupted; the checkpoint {args.output}.ckpt.h5 is "
+            "kept, run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    rec = emulator.provenance["training"]
+    size = Path(args.output).stat().st_size / 2**20
+    print(f"wrote {args.output} ({size:.1f} MiB): {emulator!r}")
+    print(
+        f"trained on {rec['n_train']} spectra, validated on {rec['n_validation']}; "
+        f"{rec['steps']} steps (best {rec['best_step']}; {rec['stopped']})"
+    )
+    print(
+        "validation |Δ normalised flux|: "
+        f"median {rec['val_median_abs']:.2e}, 95th percentile {rec['val_p95_abs']:.2e}, "
+        f"max {rec['val_max_abs']:.2e}"
+    )
+    return 0
+
+
 def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wave-min", type=float, default=4200.0, help="shortest vacuum wavelength [Å] (4200)"
@@ -517,6 +568,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grid.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
     grid.set_defaults(func=_cmd_synth_grid)
+
+    train = sub.add_parser(
+        "train-emulator",
+        help="train a spectrum emulator on synthetic grids (resumable)",
+        description="Train a Flax emulator (labels -> normalised flux) on one or more grid "
+        "files from 'jaxspec synth-grid' with the same wavelengths, with AdamW, a "
+        "validation split and early stopping, and write an HDF5 model file. Interrupted? "
+        "Run the same command again: training resumes from OUTPUT.ckpt.h5.",
+    )
+    train.add_argument("grids", nargs="+", metavar="GRID", help="grid file(s) (.h5)")
+    train.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
+    train.add_argument(
+        "--arch",
+        choices=("payne", "smooth"),
+        default="smooth",
+        help="payne: The Payne's 300-300 leaky-ReLU MLP; smooth: 512-512-512-256 SiLU MLP (smooth)",
+    )
+    train.add_argument(
+        "--hidden", type=int, default=None, help="hidden width (payne 300, smooth 512)"
+    )
+    train.add_argument("--layers", type=int, default=None, help="smooth: hidden layers (3)")
+    train.add_argument("--head", type=int, default=None, help="smooth: last hidden width (256)")
+    train.add_argument("--batch-size", type=int, default=128, help="spectra per step (128)")
+    train.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (3e-3)")
+    train.add_argument("--max-steps", type=int, default=20000, help="optimiser steps (20000)")
+    train.add_argument(
+        "--eval-every", type=int, default=250, help="steps between validations (250)"
+    )
+    train.add_argument(
+        "--patience", type=int, default=12, help="validations without gain before stopping (12)"
+    )
+    train.add_argument(
+        "--val-fraction", type=float, default=0.1, help="held-out validation fraction (0.1)"
+    )
+    train.add_argument("--max-spectra", type=int, default=None, help="use only the first N")
+    train.add_argument("--seed", type=int, default=0, help="seed of split, init, batches (0)")
+    train.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train_emulator)
     return parser
 
 

@@ -12,7 +12,7 @@ from jaxspec.data import apogee_example_path
 
 
 def test_every_subcommand_has_help(capsys):
-    commands = {"demo", "info", "convert", "synth", "synth-grid"}
+    commands = {"demo", "info", "convert", "synth", "synth-grid", "train-emulator"}
     for cmd in sorted(commands):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])

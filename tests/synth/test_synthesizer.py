@@ -69,15 +69,31 @@ def test_spectrum_object_and_continuum(iron):
 
 
 def test_batch_equals_single_and_compiles_once(iron):
-    batch = np.stack([labels(5200, 3.5, -0.3), labels(6100, 4.2, 0.2, 0.1, 1.4)])
+    # Five stars: one full group of iron.batch_size = 4 and a remainder of one.
+    batch = np.stack(
+        [
+            labels(5200, 3.5, -0.3),
+            labels(6100, 4.2, 0.2, 0.1, 1.4),
+            labels(4600, 2.0, -1.5, 0.4),
+            labels(5800, 4.5, 0.0),
+            labels(6400, 3.9, -0.8, 0.2, 2.0),
+        ]
+    )
+    assert iron.batch_size == 4
     norm, cont = iron.flux(batch)
-    for k in range(2):
+    assert norm.shape == (5, iron.wave.size)
+    for k in range(5):
         one, c1 = iron.flux(batch[k])
         np.testing.assert_allclose(np.asarray(norm[k]), np.asarray(one), rtol=1e-10)
         np.testing.assert_allclose(np.asarray(cont[k]), np.asarray(c1), rtol=1e-10)
     before = iron._flux_batch._cache_size()
     iron.flux(batch + np.array([10.0, 0.1, 0.1, 0.0, 0.1]))
     assert iron._flux_batch._cache_size() == before
+
+
+def test_batch_size_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        Synthesizer(5230.0, 5240.0, 20000.0, hydrogen=False, batch_size=0)
 
 
 def test_labels_outside_the_range_are_rejected(iron):

@@ -1,0 +1,259 @@
+"""Emulator model files: HDF5, versioned, checksummed, never unpickled.
+
+Schema, ``format_version`` 1
+----------------------------
+Root attributes:
+
+* ``format`` = ``"jaxspec.emulator"``; ``format_version`` = 1 (readers refuse others);
+* ``created_by`` (``"jaxspec-stellar <version>"``), ``created_utc`` (ISO 8601);
+* ``architecture`` (``"payne"`` | ``"smooth"``) and ``config`` (JSON of its settings);
+* ``label_space``: JSON ``{"names", "units", "lower", "upper"}`` — the training box;
+* ``label_scaling``: how labels enter the network, ``"(x - lower) / (upper - lower) - 0.5"``;
+* ``fixed_labels``: JSON ``{name: value}`` of labels held fixed in the training grid;
+* ``resolution``: resolving power R (0 = the synthesizer's native sampling);
+* ``provenance``: JSON — the training grids' provenance records and the training record
+  (seed, split sizes, optimiser, steps, best validation loss, history);
+* ``weights_sha256``: SHA-256 over the weight arrays in sorted name order (checked on load).
+
+Datasets:
+
+* ``wave``: ``(n_pix,)`` float64 vacuum wavelength, ``unit = "Angstrom"``;
+* ``pixel_error``: ``(n_pix,)`` float32 held-out RMS error (absent if unknown);
+* ``weights/<path>``: one float32 array per network weight, named by its path in the
+  Flax NNX state (``hidden1/kernel``, ``blocks/0/up/bias``, ...).
+
+Every dataset carries HDF5's Fletcher-32 checksum, so flipped bits are caught when read;
+the SHA-256 attribute catches edits that rewrote a checksum. Files are written to a
+temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .._atomic import atomic_path
+from ..errors import FileFormatError, JaxspecError
+from ..labels import LabelSpace
+from .model import Emulator
+from .networks import ARCHITECTURES, _array, build_network
+
+__all__ = ["save_emulator", "load_emulator", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "jaxspec.emulator"
+FORMAT_VERSION = 1
+#: The label scaling of every network in this format version (:func:`.networks.scale_labels`).
+LABEL_SCALING = "(x - lower) / (upper - lower) - 0.5"
+
+
+def _attr_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _flat_weights(params: Any) -> dict[str, np.ndarray]:
+    flat = {}
+    for path, leaf in nnx.to_flat_state(params):
+        value = _array(leaf)
+        flat["/".join(str(p) for p in path)] = np.asarray(value, dtype=np.float32)
+    return flat
+
+
+def fill_state(template: Any, weights: Mapping[str, Any]) -> Any:
+    """A copy of the NNX state ``template`` holding ``weights`` (``{"a/b/kernel": array}``)."""
+    pure = nnx.to_pure_dict(template)
+    for name, arr in weights.items():
+        node = pure
+        *parents, leaf = name.split("/")
+        for key in parents:
+            node = node[int(key) if key.isdigit() and int(key) in node else key]
+        node[int(leaf) if leaf.isdigit() and int(leaf) in node else leaf] = jnp.asarray(arr)
+    out = jax.tree.map(lambda x: x, template)
+    nnx.replace_by_pure_dict(out, pure)
+    return out
+
+
+def _digest(weights: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        arr = np.ascontiguousarray(weights[name], dtype=np.float32)
+        h.update(name.encode())
+        h.update(str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(f"cannot store {type(o).__name__} in a model file")
+
+    return json.dumps(obj, default=default)
+
+
+def save_emulator(emulator: Emulator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an emulator to an HDF5 model file (atomically).
+
+    Args:
+        emulator: the emulator.
+        path: destination (``.h5``).
+        overwrite: replace an existing file.
+
+    Returns:
+        the path written.
+    """
+    import h5py
+
+    from .. import __version__
+
+    target = Path(path)
+    weights = _flat_weights(emulator.params)
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    with atomic_path(target, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        f.attrs["created_by"] = f"jaxspec-stellar {__version__}"
+        f.attrs["created_utc"] = now
+        f.attrs["architecture"] = emulator.arch
+        f.attrs["config"] = _json(emulator.config)
+        f.attrs["label_space"] = _json(emulator.label_space.to_dict())
+        f.attrs["label_scaling"] = LABEL_SCALING
+        f.attrs["fixed_labels"] = _json(emulator.fixed_labels)
+        f.attrs["resolution"] = float(emulator.resolution or 0.0)
+        f.attrs["provenance"] = _json(emulator.provenance)
+        f.attrs["weights_sha256"] = _digest(weights)
+        wave = f.create_dataset("wave", data=emulator.wave, fletcher32=True, chunks=True)
+        wave.attrs["unit"] = "Angstrom"
+        wave.attrs["medium"] = "vacuum"
+        if emulator.pixel_error is not None:
+            f.create_dataset("pixel_error", data=emulator.pixel_error, fletcher32=True, chunks=True)
+        group = f.create_group("weights")
+        for name, arr in weights.items():
+            group.create_dataset(name, data=arr, fletcher32=True, chunks=True)
+    return target
+
+
+def load_emulator(path: str | os.PathLike) -> Emulator:
+    """Read an emulator written by :func:`save_emulator`.
+
+    Nothing is unpickled: the network is rebuilt from its architecture name and settings,
+    and the weights are plain arrays whose names and shapes must match it exactly.
+
+    Raises:
+        FileNotFoundError: no such file.
+        FileFormatError: not HDF5, not an emulator file, another ``format_version``, a
+            truncated or corrupted file (checksum or SHA-256 mismatch), or weights that do
+            not fit the stated architecture. The message names the problem.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no emulator file at {p}; check the path")
+    try:
+        handle = h5py.File(p, "r")
+    except OSError as exc:
+        raise FileFormatError(
+            f"{p} cannot be opened as HDF5 ({exc}); it is truncated, corrupt or not a model "
+            "file. Train or copy the emulator again"
+        ) from exc
+    try:
+        with handle as f:
+            return _read_open(p, f)
+    except JaxspecError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise FileFormatError(
+            f"{p}: reading the emulator failed ({type(exc).__name__}: {exc}); the file is "
+            "truncated or corrupted. Train or copy the emulator again"
+        ) from exc
+
+
+def _read_open(path: Path, f: Any) -> Emulator:
+    fmt = f.attrs.get("format")
+    if fmt is None or _attr_str(fmt) != FORMAT_NAME:
+        found = "no 'format' attribute" if fmt is None else f"format={_attr_str(fmt)!r}"
+        raise FileFormatError(
+            f"{path} is not a jaxspec emulator file: expected format={FORMAT_NAME!r}, found {found}"
+        )
+    version = f.attrs.get("format_version")
+    if version is None or int(version) != FORMAT_VERSION:
+        raise FileFormatError(
+            f"{path} has emulator format_version={None if version is None else int(version)};"
+            f" this jaxspec reads {FORMAT_VERSION}. Use the jaxspec version that wrote it "
+            f"({_attr_str(f.attrs.get('created_by', 'unknown'))}) or retrain the emulator"
+        )
+    missing = [
+        k for k in ("architecture", "config", "label_space", "weights_sha256") if k not in f.attrs
+    ]
+    if missing or "wave" not in f or "weights" not in f:
+        raise FileFormatError(
+            f"{path}: emulator file lacks attribute(s) {missing} or the 'wave'/'weights' "
+            "datasets; it is incomplete. Train the emulator again"
+        )
+    scaling = _attr_str(f.attrs.get("label_scaling", LABEL_SCALING))
+    if scaling != LABEL_SCALING:
+        raise FileFormatError(
+            f"{path}: label_scaling {scaling!r} is not this jaxspec's {LABEL_SCALING!r}"
+        )
+    arch = _attr_str(f.attrs["architecture"])
+    if arch not in ARCHITECTURES:
+        raise FileFormatError(
+            f"{path}: unknown architecture {arch!r} (this jaxspec knows "
+            f"{sorted(ARCHITECTURES)}); use a newer jaxspec"
+        )
+    config = json.loads(_attr_str(f.attrs["config"]))
+    space = LabelSpace.from_dict(json.loads(_attr_str(f.attrs["label_space"])))
+    wave = f["wave"][()]
+    pixel_error = f["pixel_error"][()] if "pixel_error" in f else None
+    stored: dict[str, np.ndarray] = {}
+    f["weights"].visititems(
+        lambda name, obj: stored.__setitem__(name, obj[()]) if hasattr(obj, "shape") else None
+    )
+    if _digest(stored) != _attr_str(f.attrs["weights_sha256"]):
+        raise FileFormatError(
+            f"{path}: the weights do not match their SHA-256 checksum; the file was modified "
+            "or corrupted. Train or copy the emulator again"
+        )
+
+    abstract = nnx.eval_shape(
+        lambda: build_network(arch, space.n_labels, wave.size, config, seed=0)
+    )
+    graphdef, state = nnx.split(abstract)
+    expected = {
+        "/".join(str(p) for p in path_): tuple(_array(v).shape)
+        for path_, v in nnx.to_flat_state(state)
+    }
+    got = {k: tuple(v.shape) for k, v in stored.items()}
+    if expected != got:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:6]
+        raise FileFormatError(
+            f"{path}: the stored weights do not fit a {arch} network with {config} for "
+            f"{space.n_labels} labels and {wave.size} pixels (mismatches: {diff})"
+        )
+    state = fill_state(state, stored)
+    resolution = float(f.attrs.get("resolution", 0.0)) or None
+    return Emulator(
+        arch=arch,
+        config=config,
+        label_space=space,
+        wave=wave,
+        graphdef=graphdef,
+        params=state,
+        resolution=resolution,
+        pixel_error=pixel_error,
+        fixed_labels=json.loads(_attr_str(f.attrs.get("fixed_labels", "{}"))),
+        provenance=json.loads(_attr_str(f.attrs.get("provenance", "{}"))),
+    )
