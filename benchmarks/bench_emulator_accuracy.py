@@ -5,8 +5,9 @@ given. The last ``--n-test`` spectra are the test set and are never trained on. 
 architecture and each size N in ``--sizes``, an emulator is trained exactly as
 ``jaxspec train-emulator GRIDS --arch ARCH --max-spectra N --max-steps S`` trains it (the
 first N spectra, 10 % of them held out for early stopping) and written to
-``--workdir/ARCH_nN.h5``; a rerun reuses the models already there (the benchmark is
-resumable, and so is each training through its checkpoint). Sizes beyond what the grids
+``--workdir/ARCH_nN.h5``; a rerun reuses a model already there when its training settings,
+size and grids match (so the benchmark is resumable, and so is each training through its
+checkpoint), and retrains it otherwise. Sizes beyond what the grids
 hold besides the test set are cut to that ("as far as the grid goes").
 
 Reported on the test set: median, 95th percentile and maximum of |Δ normalised flux| over
@@ -25,6 +26,7 @@ Prints a markdown table and writes ``benchmarks/results/bench_emulator_accuracy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -44,6 +46,11 @@ TARGETS = {"payne": 1e-3, "smooth": 5e-4}
 def load_test_set(grids: list[str], n_test: int) -> tuple[np.ndarray, np.ndarray, int, Any]:
     """Labels (free ones) and flux of the last ``n_test`` spectra, and the total count."""
     loaded = [read_grid(p, lazy=True) for p in grids]
+    for g in loaded:
+        if g.provenance.get("nonfinite_rows"):
+            # train_emulator drops such rows before counting --max-spectra, which would
+            # shift the training set into the test rows: refuse instead.
+            raise SystemExit(f"{g.path} has non-finite spectra; regenerate it first")
     _, _, free = grid_label_space(loaded)
     labels = np.concatenate([g.label_array()[:, free] for g in loaded])
     total = len(labels)
@@ -59,6 +66,21 @@ def load_test_set(grids: list[str], n_test: int) -> tuple[np.ndarray, np.ndarray
             break
     names = loaded[0].label_names
     return labels[total - n_test :], np.concatenate(flux), total, [names[j] for j in free]
+
+
+def reusable(path: Path, cfg: TrainingConfig, n: int, grids: list[str]) -> bool:
+    """Whether a model already in the work folder is the one this run would train."""
+    if not path.exists():
+        return False
+    prov = load_emulator(path).provenance
+    hashes = [read_grid(g, lazy=True).provenance.get("grid_hash") for g in grids]
+    used = prov.get("grids", [])
+    return (
+        prov["training"]["config"] == json.loads(json.dumps(dataclasses.asdict(cfg)))
+        and prov.get("n_spectra_used") == n
+        and [g["grid_hash"] for g in used] == hashes[: len(used)]
+        and sum(g["n"] for g in used) >= n
+    )
 
 
 def evaluate(model_path: Path, labels: np.ndarray, flux: np.ndarray) -> dict[str, Any]:
@@ -150,10 +172,12 @@ def main() -> None:
         results[arch] = []
         for n in sizes:
             path = work / f"{arch}_n{n}.h5"
-            if not path.exists():
-                cfg = TrainingConfig(arch=arch, max_steps=args.max_steps)
+            cfg = TrainingConfig(arch=arch, max_steps=args.max_steps)
+            if reusable(path, cfg, n, args.grids):
+                print(f"reusing {path} (same settings, data and size)", flush=True)
+            else:
                 t0 = time.perf_counter()
-                train_emulator(args.grids, path, cfg, max_spectra=n)
+                train_emulator(args.grids, path, cfg, max_spectra=n, overwrite=True)
                 print(f"trained {path} in {time.perf_counter() - t0:.0f} s", flush=True)
             row = evaluate(path, test_labels, test_flux)
             row["size"] = n

@@ -34,26 +34,15 @@ def main() -> None:
 
     emu = load_emulator(args.emulator) if args.emulator else load_default()
     jax.config.update("jax_enable_x64", True)
-    from jaxspec.synth import Synthesizer
 
     space = emu.label_space
     rng = np.random.default_rng(args.seed)
     lo, hi = np.array(space.lower), np.array(space.upper)
     stars = lo + rng.random((args.n, space.n_labels)) * (hi - lo)
-    full_names = ("teff", "logg", "feh", "alpha", "vmic")
-    values = {**emu.fixed_labels}
-    synth = Synthesizer(
-        float(emu.wave[0]) - 1.0,
-        float(emu.wave[-1]) + 1.0,
-        resolution=emu.resolution,
-        bounds={n: (float(a), float(b)) for n, a, b in zip(space.names, lo, hi, strict=True)},
-    )
+    synth = emu.synthesizer()  # the training grid's synthesizer: the same pixels
     rows = []
     for star in stars:
-        values.update(dict(zip(space.names, star, strict=True)))
-        full = np.array([values[n] for n in full_names])
-        norm, _ = synth.flux(full)
-        truth = np.interp(emu.wave, np.asarray(synth.wave), np.asarray(norm))
+        truth = np.asarray(synth.flux(emu.synthesis_labels(star))[0])
         pred = np.asarray(emu.predict(star), dtype=np.float64)
         rows.append((star, truth, pred))
         err = np.abs(pred - truth)

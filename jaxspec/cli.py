@@ -413,12 +413,20 @@ def _cmd_train_emulator(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except KeyboardInterrupt:
-        print(
-            f"jaxspec train-emulator: interrupted; the checkpoint {args.output}.ckpt.h5 is "
-            "kept, run the same command again to resume",
-            file=sys.stderr,
+        ckpt = Path(args.output + ".ckpt.h5")
+        kept = (
+            f"the checkpoint {ckpt} is kept, run the same command again to resume"
+            if ckpt.exists()
+            else "no checkpoint was written yet"
         )
+        print(f"jaxspec train-emulator: interrupted; {kept}", file=sys.stderr)
         return 130
+    except RuntimeError as exc:  # XLA errors, e.g. out of memory for a large grid
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"training failed in JAX/XLA ({first}); if memory ran out, use fewer spectra "
+            "(--max-spectra) or a smaller --batch-size"
+        ) from exc
     rec = emulator.provenance["training"]
     size = Path(args.output).stat().st_size / 2**20
     print(f"wrote {args.output} ({size:.1f} MiB): {emulator!r}")

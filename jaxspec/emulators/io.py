@@ -13,17 +13,21 @@ Root attributes:
 * ``resolution``: resolving power R (0 = the synthesizer's native sampling);
 * ``provenance``: JSON — the training grids' provenance records and the training record
   (seed, split sizes, optimiser, steps, best validation loss, history);
-* ``weights_sha256``: SHA-256 over the weight arrays in sorted name order (checked on load).
+* ``content_sha256``: SHA-256 over everything that shapes a prediction — the weight arrays
+  (sorted by name), ``wave``, ``pixel_error`` and the attributes ``architecture``,
+  ``config``, ``label_space``, ``label_scaling``, ``fixed_labels`` and ``resolution``
+  (checked on load).
 
 Datasets:
 
 * ``wave``: ``(n_pix,)`` float64 vacuum wavelength, ``unit = "Angstrom"``;
 * ``pixel_error``: ``(n_pix,)`` float32 held-out RMS error (absent if unknown);
 * ``weights/<path>``: one float32 array per network weight, named by its path in the
-  Flax NNX state (``hidden1/kernel``, ``blocks/0/up/bias``, ...).
+  Flax NNX state (``hidden1/kernel``, ``hidden/0/bias``, ...).
 
 Every dataset carries HDF5's Fletcher-32 checksum, so flipped bits are caught when read;
-the SHA-256 attribute catches edits that rewrote a checksum. Files are written to a
+the SHA-256 attribute catches edits (of weights, wavelengths, label box, ...) that rewrote
+a checksum or changed an attribute. Files are written to a
 temporary file and renamed into place.
 """
 
@@ -82,8 +86,28 @@ def fill_state(template: Any, weights: Mapping[str, Any]) -> Any:
     return out
 
 
-def _digest(weights: Mapping[str, np.ndarray]) -> str:
+#: Root attributes that shape predictions, covered by ``content_sha256``.
+_HASHED_ATTRS = (
+    "architecture",
+    "config",
+    "label_space",
+    "label_scaling",
+    "fixed_labels",
+    "resolution",
+)
+
+
+def _digest(
+    weights: Mapping[str, np.ndarray], attrs: Mapping[str, Any], wave: Any, pixel_error: Any
+) -> str:
     h = hashlib.sha256()
+    for key in _HASHED_ATTRS:
+        h.update(f"{key}={_attr_str(attrs.get(key, ''))};".encode())
+    for name, arr in (("wave", wave), ("pixel_error", pixel_error)):
+        if arr is not None:
+            a = np.ascontiguousarray(arr)
+            h.update(f"{name}{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
     for name in sorted(weights):
         arr = np.ascontiguousarray(weights[name], dtype=np.float32)
         h.update(name.encode())
@@ -133,12 +157,13 @@ def save_emulator(emulator: Emulator, path: str | os.PathLike, *, overwrite: boo
         f.attrs["fixed_labels"] = _json(emulator.fixed_labels)
         f.attrs["resolution"] = float(emulator.resolution or 0.0)
         f.attrs["provenance"] = _json(emulator.provenance)
-        f.attrs["weights_sha256"] = _digest(weights)
+        pixel_error = emulator.pixel_error
+        f.attrs["content_sha256"] = _digest(weights, f.attrs, emulator.wave, pixel_error)
         wave = f.create_dataset("wave", data=emulator.wave, fletcher32=True, chunks=True)
         wave.attrs["unit"] = "Angstrom"
         wave.attrs["medium"] = "vacuum"
-        if emulator.pixel_error is not None:
-            f.create_dataset("pixel_error", data=emulator.pixel_error, fletcher32=True, chunks=True)
+        if pixel_error is not None:
+            f.create_dataset("pixel_error", data=pixel_error, fletcher32=True, chunks=True)
         group = f.create_group("weights")
         for name, arr in weights.items():
             group.create_dataset(name, data=arr, fletcher32=True, chunks=True)
@@ -174,7 +199,7 @@ def load_emulator(path: str | os.PathLike) -> Emulator:
             return _read_open(p, f)
     except JaxspecError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
         raise FileFormatError(
             f"{p}: reading the emulator failed ({type(exc).__name__}: {exc}); the file is "
             "truncated or corrupted. Train or copy the emulator again"
@@ -196,7 +221,7 @@ def _read_open(path: Path, f: Any) -> Emulator:
             f"({_attr_str(f.attrs.get('created_by', 'unknown'))}) or retrain the emulator"
         )
     missing = [
-        k for k in ("architecture", "config", "label_space", "weights_sha256") if k not in f.attrs
+        k for k in ("architecture", "config", "label_space", "content_sha256") if k not in f.attrs
     ]
     if missing or "wave" not in f or "weights" not in f:
         raise FileFormatError(
@@ -222,10 +247,11 @@ def _read_open(path: Path, f: Any) -> Emulator:
     f["weights"].visititems(
         lambda name, obj: stored.__setitem__(name, obj[()]) if hasattr(obj, "shape") else None
     )
-    if _digest(stored) != _attr_str(f.attrs["weights_sha256"]):
+    if _digest(stored, f.attrs, wave, pixel_error) != _attr_str(f.attrs["content_sha256"]):
         raise FileFormatError(
-            f"{path}: the weights do not match their SHA-256 checksum; the file was modified "
-            "or corrupted. Train or copy the emulator again"
+            f"{path}: the contents do not match their SHA-256 checksum (weights, wavelengths "
+            "or settings were modified, or the file is corrupted). Train or copy the "
+            "emulator again"
         )
 
     abstract = nnx.eval_shape(

@@ -13,7 +13,6 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -49,8 +48,9 @@ class Emulator:
         graphdef: the network's Flax NNX graph definition (its structure, no weights).
         params: the network's weights, an ``nnx.State`` pytree (float32).
         resolution: resolving power R of the emulated spectra (None: native synthesis).
-        pixel_error: ``(n_pix,)`` RMS of (emulator − synthesizer) normalised flux on held-out
-            spectra, or None. Add it in quadrature to the noise of a fit.
+        pixel_error: ``(n_pix,)`` RMS of (emulator − synthesizer) normalised flux on the
+            validation spectra (never used for weight updates; used to pick the stopping
+            step), or None. Add it in quadrature to the noise of a fit.
         fixed_labels: labels that were held fixed in the training grid, e.g. ``{"vmic": 1.0}``.
         provenance: training-grid provenance and the training record (JSON-able dict).
     """
@@ -152,6 +152,63 @@ class Emulator:
             f"labels {list(self.label_names)})"
         )
 
+    def synthesizer(self) -> Any:
+        """The physics :class:`~jaxspec.synth.Synthesizer` the training grid was made with.
+
+        Rebuilt from the synthesizer settings in :attr:`provenance` (wavelength range,
+        resolving power, sampling, depth grid, EOS, strength cut, label bounds), so its
+        wavelengths are the emulator's. Enable float64 first
+        (``jax.config.update("jax_enable_x64", True)``). Its labels are the full synthesis
+        labels: the emulator's plus :attr:`fixed_labels`.
+
+        Raises:
+            ValueError: the provenance holds no synthesizer settings, or the rebuilt
+                wavelengths differ from the emulator's.
+        """
+        from ..synth import Synthesizer
+
+        cfg = self.provenance.get("synthesizer") or {}
+        if "wave_min" not in cfg:
+            raise ValueError("this emulator's provenance records no synthesizer settings")
+        log_tau = cfg.get("log_tau_ross")
+        synth = Synthesizer(
+            cfg["wave_min"],
+            cfg["wave_max"],
+            resolution=cfg.get("resolution"),
+            step_kms=cfg.get("step_kms", 1.0),
+            sampling=cfg.get("sampling_per_fwhm") or 3.0,
+            cut=cfg.get("strength_cut", 3e-4),
+            bounds={k: tuple(v) for k, v in cfg.get("bounds", {}).items()} or None,
+            eos=cfg.get("eos", "solve"),
+            hydrogen=cfg.get("hydrogen_lines", True),
+            log_tau=None
+            if log_tau is None
+            else np.round(np.linspace(*log_tau[:2], int(log_tau[2])), 6),
+        )
+        if synth.wave.shape != self.wave.shape or not np.allclose(
+            np.asarray(synth.wave), self.wave, rtol=1e-12, atol=0
+        ):
+            raise ValueError(
+                "the rebuilt synthesizer's wavelengths differ from the emulator's; the "
+                "provenance does not describe the training grid"
+            )
+        return synth
+
+    def synthesis_labels(self, labels: Any) -> np.ndarray:
+        """``(..., 5)`` synthesizer labels: ``labels`` plus :attr:`fixed_labels`, in order."""
+        from ..synth.synthesizer import LABEL_NAMES
+
+        x = self._concrete(labels)
+        columns = []
+        for name in LABEL_NAMES:
+            if name in self.label_names:
+                columns.append(x[..., self.label_names.index(name)])
+            elif name in self.fixed_labels:
+                columns.append(np.full(x.shape[:-1], self.fixed_labels[name]))
+            else:
+                raise ValueError(f"label {name!r} is neither emulated nor fixed in this emulator")
+        return np.stack(columns, axis=-1)
+
     # ---- evaluation -------------------------------------------------------------------
 
     def apply(self, params: Any, labels: Any) -> jax.Array:
@@ -171,27 +228,48 @@ class Emulator:
         return net(x)
 
     def flux_function(self) -> Any:
-        """``labels -> flux`` with the weights bound: hand it to ``vmap``, ``jacfwd``, numpyro."""
+        """``labels -> flux`` with the weights bound: hand it to ``vmap``, ``jacfwd``, numpyro.
+
+        Under ``jit`` the bound weights become constants of the compiled program; for large
+        models jitted many times, pass them as an argument to :meth:`apply` instead.
+        """
         params = self.params
         return lambda labels: self.apply(params, labels)
 
-    def _checked(self, labels: Any) -> jax.Array:
-        x = jnp.asarray(labels)
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            x = x.astype(jnp.float32)
+    def _concrete(self, labels: Any) -> np.ndarray:
+        """Concrete labels as float64 (the precision of the bounds), shape- and NaN-checked."""
+        if isinstance(labels, jax.core.Tracer):
+            raise TypeError(
+                "Emulator.predict/jacobian/outside take concrete labels; inside jit, vmap or "
+                "grad use Emulator.apply(params, labels) or Emulator.flux_function()"
+            )
+        x = np.asarray(labels, dtype=np.float64)
         k = self.label_space.n_labels
         if x.ndim == 0 or x.shape[-1] != k:
             raise ValueError(
                 f"expected labels with a last axis of {k} ({', '.join(self.label_names)}), "
-                f"got shape {tuple(x.shape)}"
+                f"got shape {x.shape}"
             )
-        if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
+        if not np.all(np.isfinite(x)):
             raise ValueError("labels contain NaN or inf; every label must be finite")
         return x
 
-    def outside(self, labels: Any) -> jax.Array:
+    def _in_box(self, x: np.ndarray, extrapolate: bool) -> None:
+        if extrapolate:
+            return
+        try:
+            self.label_space.check(x, what="emulator labels")
+        except LabelRangeError as exc:
+            raise LabelRangeError(
+                f"{str(exc).rstrip('.')}; the emulator was trained only inside this box, pass "
+                "extrapolate=True to evaluate it anyway (rows outside are flagged)"
+            ) from None
+
+    def outside(self, labels: Any) -> np.ndarray:
         """``(...)`` bool: True where labels lie outside the training box."""
-        return ~self.label_space.contains(self._checked(labels))
+        x = self._concrete(labels)
+        lo, hi = np.asarray(self.label_space.lower), np.asarray(self.label_space.upper)
+        return ~np.all((x >= lo) & (x <= hi), axis=-1)
 
     def predict(self, labels: Any, *, extrapolate: bool = False) -> Any:
         """Emulated normalised flux for concrete labels (jit-compiled once per shape).
@@ -210,18 +288,12 @@ class Emulator:
         Raises:
             ValueError: wrong label shape, NaN or inf labels.
             LabelRangeError: labels outside the training box (without ``extrapolate``).
+            TypeError: traced labels (use :meth:`apply` inside transformations).
         """
-        x = self._checked(labels)
-        if extrapolate:
-            return Prediction(self._predict(self.params, x), self.outside(x))
-        try:
-            self.label_space.check(x, what="emulator labels")
-        except LabelRangeError as exc:
-            raise LabelRangeError(
-                f"{exc}. The emulator was trained only inside this box; pass "
-                "extrapolate=True to evaluate it anyway (rows outside are flagged)"
-            ) from None
-        return self._predict(self.params, x)
+        x = self._concrete(labels)
+        self._in_box(x, extrapolate)
+        flux = self._predict(self.params, x)
+        return Prediction(flux, self.outside(x)) if extrapolate else flux
 
     def __call__(self, labels: Any) -> Any:
         """The emulated spectrum (or batch) as a :class:`~jaxspec.Spectrum` (box-checked)."""
@@ -232,11 +304,14 @@ class Emulator:
             self.wave, np.asarray(flux, dtype=np.float64), source=f"emulator:{self.arch}"
         )
 
-    def jacobian(self, labels: Any) -> jax.Array:
-        """``d flux / d labels`` for one star or a batch: ``(..., n_pix, n_labels)``."""
-        x = self._checked(labels)
-        one = jax.jacfwd(self.flux_function())
-        fn = one
+    def jacobian(self, labels: Any, *, extrapolate: bool = False) -> jax.Array:
+        """``d flux / d labels`` for one star or a batch: ``(..., n_pix, n_labels)``.
+
+        Labels are checked as in :meth:`predict` (``extrapolate=True`` skips the box check).
+        """
+        x = self._concrete(labels)
+        self._in_box(x, extrapolate)
+        fn = jax.jacfwd(self.apply, argnums=1)
         for _ in range(x.ndim - 1):
-            fn = jax.vmap(fn)
-        return fn(x)
+            fn = jax.vmap(fn, in_axes=(None, 0))
+        return fn(self.params, x)

@@ -66,7 +66,7 @@ class TrainingConfig:
         seed: seed of the split, the initialisation and the batch order.
     """
 
-    arch: str = "payne"
+    arch: str = "smooth"
     network: dict[str, int] = dataclasses.field(default_factory=dict)
     batch_size: int = 128
     learning_rate: float = 3e-3
@@ -80,17 +80,22 @@ class TrainingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        network_config(self.arch, self.network)  # validates the architecture and settings
-        for name in ("batch_size", "max_steps", "eval_every", "patience"):
+        # Validates the architecture and its settings, and stores them in full.
+        object.__setattr__(self, "network", network_config(self.arch, self.network))
+        for name in ("batch_size", "max_steps", "eval_every", "patience", "warmup_steps", "seed"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps!r}")
+            low = 0 if name in ("warmup_steps", "seed") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if not (self.learning_rate > 0 and self.final_learning_rate >= 0):
-            raise ValueError("learning rates must be positive")
+        if not 0 <= self.final_learning_rate <= self.learning_rate:
+            raise ValueError(
+                "need 0 <= final_learning_rate <= learning_rate, got "
+                f"{self.final_learning_rate!r} and {self.learning_rate!r}"
+            )
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def schedule(self) -> optax.Schedule:
         """The learning-rate schedule (linear warm-up, cosine decay to the final rate)."""
@@ -132,9 +137,14 @@ def _check_data(flux: np.ndarray, labels: np.ndarray, space: LabelSpace, wave: n
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train, validation) index split of ``n`` spectra."""
+    """Deterministic (train, validation) index split of ``n`` spectra.
+
+    At least 2 spectra go to each side (``n >= 4``); ``val_fraction`` sets the rest.
+    """
+    if n < 4:
+        raise ValueError(f"need at least 4 spectra to split into training and validation, got {n}")
     perm = np.random.default_rng([seed, 0x5EED]).permutation(n)
-    n_val = max(1, int(round(val_fraction * n)))
+    n_val = min(max(2, int(round(val_fraction * n))), n - 2)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -148,8 +158,8 @@ def _batch_indices(n_train: int, batch_size: int, seed: int, step: int) -> np.nd
 
 def _run_hash(cfg: TrainingConfig, space: LabelSpace, wave, flux, labels) -> str:
     h = hashlib.sha256()
-    h.update(_json(dataclasses.asdict(cfg)).encode())
-    h.update(_json(space.to_dict()).encode())
+    h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    h.update(json.dumps(space.to_dict(), sort_keys=True).encode())
     for arr in (wave, labels, flux):
         a = np.ascontiguousarray(arr)
         h.update(str((a.dtype, a.shape)).encode())
@@ -157,8 +167,10 @@ def _run_hash(cfg: TrainingConfig, space: LabelSpace, wave, flux, labels) -> str
     return h.hexdigest()
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _State:
+    """Everything a resumed run needs; a new one is made per step, never changed in place."""
+
     params: Any
     opt_state: Any
     best_params: Any
@@ -166,7 +178,9 @@ class _State:
     best_step: int = 0
     best_val: float = float("inf")
     bad_evals: int = 0
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    loss_sum: float = 0.0  # training loss summed since the last validation pass
+    loss_count: int = 0
+    history: tuple[dict[str, float], ...] = ()
     stopped: str = ""
 
 
@@ -180,7 +194,9 @@ def _write_checkpoint(path: Path, digest: str, state: _State) -> None:
         f.attrs["best_step"] = np.int64(state.best_step)
         f.attrs["best_val"] = float(state.best_val)
         f.attrs["bad_evals"] = np.int64(state.bad_evals)
-        f.attrs["history"] = _json(state.history)
+        f.attrs["loss_sum"] = float(state.loss_sum)
+        f.attrs["loss_count"] = np.int64(state.loss_count)
+        f.attrs["history"] = _json(list(state.history))
         f.attrs["stopped"] = state.stopped
         for group, tree in (("params", state.params), ("best", state.best_params)):
             g = f.create_group(group)
@@ -218,7 +234,9 @@ def _read_checkpoint(path: Path, digest: str, template: _State) -> _State:
                 best_step=int(f.attrs["best_step"]),
                 best_val=float(f.attrs["best_val"]),
                 bad_evals=int(f.attrs["bad_evals"]),
-                history=json.loads(f.attrs["history"]),
+                loss_sum=float(f.attrs["loss_sum"]),
+                loss_count=int(f.attrs["loss_count"]),
+                history=tuple(json.loads(f.attrs["history"])),
                 stopped=str(f.attrs["stopped"]),
             )
     except JaxspecError:
@@ -227,6 +245,35 @@ def _read_checkpoint(path: Path, digest: str, template: _State) -> _State:
         raise FileFormatError(
             f"checkpoint {path} is unreadable ({exc}); delete it to start the training afresh"
         ) from exc
+
+
+def _after_validation(
+    state: _State, metrics: tuple[jax.Array, jax.Array], cfg: TrainingConfig, schedule: Any
+) -> _State:
+    """Record a validation pass; keep the best weights; decide whether to stop."""
+    val_mse, val_med = (float(v) for v in metrics)
+    record = {
+        "step": state.step,
+        "train_mse": state.loss_sum / max(state.loss_count, 1),
+        "val_mse": val_mse,
+        "val_median_abs": val_med,
+        "learning_rate": float(schedule(state.step)),
+    }
+    changes: dict[str, Any] = {
+        "history": (*state.history, record),
+        "loss_sum": 0.0,
+        "loss_count": 0,
+    }
+    if val_mse < state.best_val:
+        changes.update(best_val=val_mse, best_step=state.step, bad_evals=0)
+        changes["best_params"] = state.params
+    else:
+        changes["bad_evals"] = state.bad_evals + 1
+        if changes["bad_evals"] >= cfg.patience:
+            changes["stopped"] = f"early stop: no improvement in {cfg.patience} passes"
+    if state.step >= cfg.max_steps and "stopped" not in changes:
+        changes["stopped"] = "max_steps reached"
+    return dataclasses.replace(state, **changes)
 
 
 def fit_emulator(
@@ -311,37 +358,34 @@ def fit_emulator(
         unit="step",
         disable=not progress,
     )
-    losses: list[jax.Array] = []
+
+    def advance(state: _State) -> _State:
+        """One optimiser step, and the validation pass when one is due (pure: a new state)."""
+        idx = jnp.asarray(_batch_indices(n_train, cfg.batch_size, cfg.seed, state.step))
+        params, opt_state, loss = train_step(state.params, state.opt_state, x_train, y_train, idx)
+        new = dataclasses.replace(
+            state,
+            params=params,
+            opt_state=opt_state,
+            step=state.step + 1,
+            loss_sum=state.loss_sum + float(loss),
+            loss_count=state.loss_count + 1,
+        )
+        if new.step % cfg.eval_every and new.step < cfg.max_steps:
+            return new
+        return _after_validation(new, evaluate(new.params, x_val, y_val), cfg, schedule)
+
     try:
         while not state.stopped and state.step < cfg.max_steps:
-            idx = jnp.asarray(_batch_indices(n_train, cfg.batch_size, cfg.seed, state.step))
-            state.params, state.opt_state, loss = train_step(
-                state.params, state.opt_state, x_train, y_train, idx
-            )
-            losses.append(loss)
-            state.step += 1
+            # ``state`` is only ever replaced by a complete new one, so an interrupt anywhere
+            # in ``advance`` leaves the last consistent state to checkpoint.
+            state = advance(state)
             bar.update(1)
-            if state.step % cfg.eval_every == 0 or state.step == cfg.max_steps:
-                val_mse, val_med = (float(v) for v in evaluate(state.params, x_val, y_val))
-                record = {
-                    "step": state.step,
-                    "train_mse": float(jnp.mean(jnp.stack(losses))),
-                    "val_mse": val_mse,
-                    "val_median_abs": val_med,
-                    "learning_rate": float(schedule(state.step)),
-                }
-                losses = []
-                state.history.append(record)
-                if val_mse < state.best_val:
-                    state.best_val, state.best_step, state.bad_evals = val_mse, state.step, 0
-                    state.best_params = state.params
-                else:
-                    state.bad_evals += 1
-                    if state.bad_evals >= cfg.patience:
-                        state.stopped = f"early stop: no improvement in {cfg.patience} passes"
-                if state.step == cfg.max_steps and not state.stopped:
-                    state.stopped = "max_steps reached"
-                bar.set_postfix(val_med=f"{val_med:.2e}", best=f"{state.best_val:.2e}")
+            if state.loss_count == 0:  # a validation pass just happened
+                last = state.history[-1]
+                bar.set_postfix(
+                    val_med=f"{last['val_median_abs']:.2e}", best=f"{state.best_val:.2e}"
+                )
                 if ckpt is not None:
                     _write_checkpoint(ckpt, digest, state)
     except KeyboardInterrupt:
@@ -365,7 +409,7 @@ def fit_emulator(
         "val_max_abs": float(np.max(np.abs(resid))),
         "stopped": state.stopped,
         "seconds_this_session": round(time.perf_counter() - started, 1),
-        "history": state.history,
+        "history": list(state.history),
         "run_hash": digest,
     }
     provenance = dict(fields.get("provenance") or {})
@@ -440,7 +484,8 @@ def train_emulator(
             and label names (e.g. two runs with different seeds).
         output: the model file to write (``.h5``).
         config: hyper-parameters (default :class:`TrainingConfig`).
-        max_spectra: use only the first ``max_spectra`` spectra (in file order).
+        max_spectra: use only the first ``max_spectra`` spectra (in file order, after rows
+            with NaN or inf are dropped; those are listed in the provenance).
         checkpoint: checkpoint file (default ``<output>.ckpt.h5``); an interrupted run
             resumes from it; it is deleted when the model is written.
         overwrite: replace an existing ``output``.
@@ -454,6 +499,10 @@ def train_emulator(
     out = Path(output)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    if max_spectra is not None and (isinstance(max_spectra, bool) or int(max_spectra) < 4):
+        raise ValueError(f"max_spectra must be an integer >= 4, got {max_spectra!r}")
     paths = [grids] if isinstance(grids, (str, os.PathLike)) else list(grids)
     if not paths:
         raise ValueError("no grid files given")
@@ -468,14 +517,9 @@ def train_emulator(
     space, fixed, free = grid_label_space(loaded)
     labels = np.concatenate([g.label_array()[:, free] for g in loaded])
     flux = np.concatenate([np.asarray(g.flux, dtype=np.float32) for g in loaded])
-    bad = sorted(
-        {
-            int(i) + sum(x.n for x in loaded[:k])
-            for k, g in enumerate(loaded)
-            for i in g.provenance.get("nonfinite_rows", [])
-        }
-    )
-    keep = np.setdiff1d(np.arange(len(flux)), bad)
+    finite = np.all(np.isfinite(flux), axis=1) & np.all(np.isfinite(labels), axis=1)
+    bad = np.flatnonzero(~finite).tolist()  # e.g. the grid's ``nonfinite_rows``
+    keep = np.flatnonzero(finite)
     if max_spectra is not None:
         keep = keep[: int(max_spectra)]
     synth_cfg = loaded[0].provenance.get("synthesizer", {})
@@ -494,6 +538,7 @@ def train_emulator(
         "synthesizer": synth_cfg,
         "n_spectra_used": int(keep.size),
         "dropped_nonfinite": bad,
+        "max_spectra": max_spectra,
     }
     emulator = fit_emulator(
         flux[keep],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxspec.emulators import Emulator, load_emulator, save_emulator
+from jaxspec.emulators import io as emulator_io
 from jaxspec.emulators.io import FORMAT_VERSION
 from jaxspec.errors import FileFormatError
 from jaxspec.labels import LabelSpace
@@ -98,6 +99,16 @@ def test_edited_weights_fail_the_sha256(saved):
         load_emulator(path)
 
 
+def test_an_edited_label_box_fails_the_sha256(saved):
+    _, path = saved
+    with h5py.File(path, "r+") as f:
+        box = json.loads(f.attrs["label_space"])
+        box["upper"][0] = 7500.0  # would silently rescale every prediction
+        f.attrs["label_space"] = json.dumps(box)
+    with pytest.raises(FileFormatError, match="SHA-256"):
+        load_emulator(path)
+
+
 def test_other_versions_and_other_files_are_refused(saved, tmp_path):
     _, path = saved
     with h5py.File(path, "r+") as f:
@@ -118,11 +129,20 @@ def test_other_versions_and_other_files_are_refused(saved, tmp_path):
 
 
 def test_weights_that_do_not_fit_the_architecture_are_refused(saved):
+    # A file whose checksum is consistent but whose settings do not fit its weights
+    # (a writer bug, not an edit): the shape check still catches it.
     _, path = saved
     with h5py.File(path, "r+") as f:
         config = json.loads(f.attrs["config"])
-        key = "hidden"
-        config[key] += 1
+        config["hidden"] += 1
         f.attrs["config"] = json.dumps(config)
+        weights = {}
+        f["weights"].visititems(
+            lambda n, o: weights.__setitem__(n, o[()]) if hasattr(o, "shape") else None
+        )
+        pixel_error = f["pixel_error"][()]
+        f.attrs["content_sha256"] = emulator_io._digest(
+            weights, f.attrs, f["wave"][()], pixel_error
+        )
     with pytest.raises(FileFormatError, match="do not fit"):
         load_emulator(path)

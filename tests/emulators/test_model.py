@@ -114,6 +114,21 @@ def test_labels_outside_the_box_raise_or_are_flagged(emulator):
     assert out.flux.shape == (2, 40) and np.all(np.isfinite(out.flux))
 
 
+def test_labels_on_the_box_edges_are_inside(emulator):
+    edges = [list(SPACE.lower), list(SPACE.upper)]  # Python floats, as a user types them
+    assert emulator.predict(edges).shape == (2, 40)
+    np.testing.assert_array_equal(emulator.outside(edges), [False, False])
+    assert emulator.jacobian(edges[0]).shape == (40, 4)
+
+
+def test_jacobian_checks_the_box_and_traced_labels_are_refused(emulator):
+    with pytest.raises(LabelRangeError, match="extrapolate=True"):
+        emulator.jacobian([8000.0, 4.0, 0.0, 0.0])
+    assert emulator.jacobian([8000.0, 4.0, 0.0, 0.0], extrapolate=True).shape == (40, 4)
+    with pytest.raises(TypeError, match="Emulator.apply"):
+        jax.jit(emulator.predict)(jnp.asarray(STARS[0]))
+
+
 def test_bad_label_arrays_raise_clear_errors(emulator):
     with pytest.raises(ValueError, match=r"last axis of 4 \(teff, logg, feh, alpha\)"):
         emulator.predict(np.ones((2, 5)))

@@ -67,9 +67,38 @@ def test_interrupted_training_resumes_to_the_same_weights(tiny_arrays, tmp_path,
         resumed.provenance["training"]["best_step"] == reference.provenance["training"]["best_step"]
     )
 
+    assert resumed.provenance["training"]["history"] == reference.provenance["training"]["history"]
+
     other = TrainingConfig(arch="payne", network={"hidden": 32}, seed=1, **SMALL)
     with pytest.raises(TrainingResumeError, match="different training run"):
         fit_emulator(flux, labels, space, wave, other, checkpoint=ckpt, progress=False)
+
+
+def test_interrupt_during_a_validation_pass_loses_nothing(tiny_arrays, tmp_path, monkeypatch):
+    labels, flux, _, _, space, wave = tiny_arrays
+    cfg = TrainingConfig(arch="payne", network={"hidden": 32}, **SMALL)
+    reference = fit_emulator(flux, labels, space, wave, cfg, progress=False)
+
+    ckpt = tmp_path / "run.ckpt.h5"
+    real = training_module._after_validation
+    calls = []
+
+    def interrupt_in_second_pass(state, *args):
+        calls.append(state.step)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(state, *args)
+
+    monkeypatch.setattr(training_module, "_after_validation", interrupt_in_second_pass)
+    with pytest.raises(KeyboardInterrupt):
+        fit_emulator(flux, labels, space, wave, cfg, checkpoint=ckpt, progress=False)
+    with h5py.File(ckpt, "r") as f:  # rolled back to the last complete step
+        assert int(f.attrs["step"]) == 99
+    monkeypatch.setattr(training_module, "_after_validation", real)
+    resumed = fit_emulator(flux, labels, space, wave, cfg, checkpoint=ckpt, progress=False)
+    for x, y in zip(_weights(reference), _weights(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert resumed.provenance["training"]["history"] == reference.provenance["training"]["history"]
 
 
 def test_bad_training_data_gives_clear_errors(tiny_arrays):
@@ -89,6 +118,22 @@ def test_bad_training_data_gives_clear_errors(tiny_arrays):
         TrainingConfig(arch="transformer")
     with pytest.raises(ValueError, match="val_fraction"):
         TrainingConfig(val_fraction=1.0)
+    with pytest.raises(ValueError, match="warmup_steps must be an integer >= 0"):
+        TrainingConfig(warmup_steps=2.5)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        TrainingConfig(weight_decay=-1.0)
+    with pytest.raises(ValueError, match="final_learning_rate <= learning_rate"):
+        TrainingConfig(learning_rate=1e-4, final_learning_rate=1e-3)
+    with pytest.raises(ValueError, match="need at least 4 training spectra, got 3"):
+        fit_emulator(flux[:3], labels[:3], space, wave, cfg, progress=False)
+
+
+def test_validation_split_keeps_two_spectra_on_each_side():
+    for n, fraction in ((4, 0.9), (4, 0.01), (10, 0.5), (1000, 0.1)):
+        train, val = training_module.split_indices(n, fraction, seed=0)
+        assert len(train) >= 2 and len(val) >= 2 and len(train) + len(val) == n
+        assert not set(train) & set(val)
+    assert len(training_module.split_indices(1000, 0.1, seed=0)[1]) == 100
 
 
 def test_grid_label_space_finds_free_and_fixed_labels(tiny_grid):
@@ -128,6 +173,29 @@ def test_cli_trains_writes_and_refuses_to_overwrite(tiny_grid_path, tmp_path, ca
     assert not (tmp_path / "model.h5.ckpt.h5").exists()
     assert main(argv) == 2
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--arch", "payne", "--layers", "2"], "has no setting 'layers'"),
+        (["--max-spectra", "2"], "max_spectra must be an integer >= 4"),
+        (["--val-fraction", "1.5"], "val_fraction must be in (0, 1)"),
+    ],
+)
+def test_cli_bad_settings_are_one_line_errors(tiny_grid_path, tmp_path, capsys, extra, message):
+    argv = ["train-emulator", str(tiny_grid_path), "-o", str(tmp_path / "m.h5"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_inputs_and_folders(tiny_grid_path, tmp_path, capsys):
+    assert main(["train-emulator", str(tmp_path / "none.h5"), "-o", str(tmp_path / "m.h5")]) == 2
+    assert "no grid file" in capsys.readouterr().err
+    out = tmp_path / "no-such-dir" / "m.h5"
+    assert main(["train-emulator", str(tiny_grid_path), "-o", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_cli_refuses_grids_with_other_wavelengths(tiny_grid_path, tmp_path, capsys):
