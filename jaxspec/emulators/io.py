@@ -47,7 +47,8 @@ import numpy as np
 from flax import nnx
 
 from .._atomic import atomic_path
-from ..errors import FileFormatError, JaxspecError
+from .._hdf5 import read_hdf5_checked
+from ..errors import FileFormatError
 from ..labels import LabelSpace
 from .model import Emulator
 from .networks import ARCHITECTURES, _array, build_network
@@ -182,28 +183,16 @@ def load_emulator(path: str | os.PathLike) -> Emulator:
             truncated or corrupted file (checksum or SHA-256 mismatch), or weights that do
             not fit the stated architecture. The message names the problem.
     """
-    import h5py
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no emulator file at {p}; check the path")
-    try:
-        handle = h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(
-            f"{p} cannot be opened as HDF5 ({exc}); it is truncated, corrupt or not a model "
-            "file. Train or copy the emulator again"
-        ) from exc
-    try:
-        with handle as f:
-            return _read_open(p, f)
-    except JaxspecError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
-        raise FileFormatError(
-            f"{p}: reading the emulator failed ({type(exc).__name__}: {exc}); the file is "
-            "truncated or corrupted. Train or copy the emulator again"
-        ) from exc
+    return read_hdf5_checked(
+        p,
+        lambda f: _read_open(p, f),
+        what="emulator",
+        remedy="Train or copy the emulator again",
+    )
 
 
 def _read_open(path: Path, f: Any) -> Emulator:

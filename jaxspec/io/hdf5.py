@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._atomic import atomic_path
+from .._hdf5 import read_hdf5_checked
 from ..errors import FileFormatError, JaxspecError
 from ..spectrum import Spectrum, SpectrumMeta
 from .registry import check_exists, make_spectrum
@@ -202,26 +203,15 @@ def read_hdf5(
             another ``format_version``, or a dataset is missing.
         IndexError: ``index`` is out of range or given for a single spectrum.
     """
-    import h5py
 
     p = check_exists(path)
-    try:
-        handle = h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(
-            f"{p} cannot be opened as HDF5 ({exc}); it is truncated, corrupt, or not an HDF5 "
-            "file. Fetch or write it again"
-        ) from exc
-    try:
-        with handle as f:
-            return _read_open(p, f, index)
-    except (JaxspecError, IndexError, FileNotFoundError):
-        raise
-    except (OSError, KeyError, RuntimeError) as exc:
-        raise FileFormatError(
-            f"{p}: reading the HDF5 data failed ({exc}); the file is truncated or corrupt. "
-            "Fetch or write it again"
-        ) from exc
+    return read_hdf5_checked(
+        p,
+        lambda f: _read_open(p, f, index),
+        what="HDF5 data",
+        remedy="Fetch or write it again",
+        passthrough=(IndexError, FileNotFoundError),
+    )
 
 
 def _attr_str(value: Any) -> str:

@@ -79,6 +79,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .._atomic import atomic_path
+from .._hdf5 import read_hdf5_checked
 from ..errors import FileFormatError, JaxspecError, LabelRangeError
 
 if TYPE_CHECKING:
@@ -927,28 +928,13 @@ def read_grid(path: str | os.PathLike, *, lazy: bool = False) -> Grid:
         FileFormatError: not HDF5, not a jaxspec grid, another ``format_version``, or a
             missing or inconsistent dataset or attribute (the message names it).
     """
-    import h5py
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no grid file at {p}; check the path")
-    try:
-        handle = h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(
-            f"{p} cannot be opened as HDF5 ({exc}); it is truncated, corrupt or not HDF5. "
-            "Generate the grid again"
-        ) from exc
-    try:
-        with handle as f:
-            return _read_open(p, f, lazy)
-    except JaxspecError:
-        raise
-    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
-        raise FileFormatError(
-            f"{p}: reading the grid failed ({exc}); the file is truncated or corrupt. "
-            "Generate the grid again"
-        ) from exc
+    return read_hdf5_checked(
+        p, lambda f: _read_open(p, f, lazy), what="grid", remedy="Generate the grid again"
+    )
 
 
 def _read_open(path: Path, f: Any, lazy: bool) -> Grid:

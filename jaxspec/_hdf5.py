@@ -1,0 +1,59 @@
+"""Reading HDF5 files with errors that name the file and say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import FileFormatError, JaxspecError
+
+__all__ = ["read_hdf5_checked"]
+
+T = TypeVar("T")
+
+#: What h5py and a reader raise on a damaged file or a missing or malformed entry.
+_DAMAGE = (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError)
+
+
+def read_hdf5_checked(
+    path: Path,
+    read: Callable[[Any], T],
+    *,
+    what: str,
+    remedy: str,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Open ``path`` read-only and return ``read(handle)``.
+
+    A file that is not HDF5, truncated or corrupt, and a reader that trips over a missing or
+    malformed entry, give a :class:`~jaxspec.FileFormatError` naming the file, what was being
+    read and ``remedy``. :class:`~jaxspec.JaxspecError` and ``passthrough`` exceptions pass
+    unchanged.
+
+    Args:
+        path: an existing file.
+        read: ``read(h5py.File) -> result``.
+        what: what the file holds, for messages ("grid", "emulator", "HDF5 data").
+        remedy: the sentence telling the user what to do ("Generate the grid again").
+        passthrough: further exception types to let through (e.g. ``IndexError``).
+    """
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise FileFormatError(
+            f"{path} cannot be opened as HDF5 ({exc}); it is truncated, corrupt or not an "
+            f"HDF5 file. {remedy}"
+        ) from exc
+    try:
+        with handle as f:
+            return read(f)
+    except (JaxspecError, *passthrough):
+        raise
+    except _DAMAGE as exc:
+        raise FileFormatError(
+            f"{path}: reading the {what} failed ({type(exc).__name__}: {exc}); the file is "
+            f"truncated or corrupt. {remedy}"
+        ) from exc
