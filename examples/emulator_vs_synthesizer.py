@@ -46,7 +46,7 @@ def main() -> None:
         pred = np.asarray(emu.predict(star), dtype=np.float64)
         rows.append((star, truth, pred))
         err = np.abs(pred - truth)
-        label = ", ".join(f"{n}={v:.3g}" for n, v in zip(space.names, star, strict=True))
+        label = ", ".join(f"{n}={v:.4g}" for n, v in zip(space.names, star, strict=True))
         print(
             f"{label}: |Δ| median {np.median(err):.2e}, 95th percentile "
             f"{np.percentile(err, 95):.2e}, max {err.max():.2e} at {emu.wave[err.argmax()]:.2f} Å"
@@ -75,7 +75,7 @@ def main() -> None:
     axes[0, 0].set_ylabel("normalised flux")
     axes[1, 0].set_ylabel("emulator − synth")
     axes[0, 0].legend(loc="lower left", fontsize=8)
-    title = ", ".join(f"{n} = {v:.3g}" for n, v in zip(space.names, star, strict=True))
+    title = ", ".join(f"{n} = {v:.4g}" for n, v in zip(space.names, star, strict=True))
     fig.suptitle(f"Held-out star: {title}; R = {emu.resolution:g}")
     fig.tight_layout()
     fig.savefig(args.plot, dpi=110)
