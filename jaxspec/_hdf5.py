@@ -57,3 +57,30 @@ def read_hdf5_checked(
             f"{path}: reading the {what} failed ({type(exc).__name__}: {exc}); the file is "
             f"truncated or corrupt. {remedy}"
         ) from exc
+
+
+def attr_str(value: Any) -> str:
+    """An HDF5 string attribute as ``str`` (h5py returns ``bytes`` for some)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check_format_version(path: Path, f: Any, expected: int, what: str, remedy: str) -> None:
+    """Raise :class:`~jaxspec.FileFormatError` unless ``f`` has ``format_version == expected``.
+
+    Args:
+        path: the file, for the message.
+        f: the open ``h5py.File``.
+        expected: the version this jaxspec reads.
+        what: what the file holds ("grid", "emulator", "spectra").
+        remedy: what else the user can do besides using the writing version.
+    """
+    version = f.attrs.get("format_version")
+    if version is not None and int(version) == expected:
+        return
+    found = None if version is None else int(version)
+    writer = attr_str(f.attrs.get("created_by", "its 'created_by' attribute"))
+    raise FileFormatError(
+        f"{path} has format_version={found} ({what} file); this jaxspec reads "
+        f"format_version={expected}. Use the jaxspec version that wrote it ({writer}), or "
+        f"{remedy}"
+    )

@@ -47,7 +47,8 @@ import numpy as np
 from flax import nnx
 
 from .._atomic import atomic_path
-from .._hdf5 import read_hdf5_checked
+from .._hdf5 import attr_str as _attr_str
+from .._hdf5 import check_format_version, read_hdf5_checked
 from ..errors import FileFormatError
 from ..labels import LabelSpace
 from .model import Emulator
@@ -59,10 +60,6 @@ FORMAT_NAME = "jaxspec.emulator"
 FORMAT_VERSION = 1
 #: The label scaling of every network in this format version (:func:`.networks.scale_labels`).
 LABEL_SCALING = "(x - lower) / (upper - lower) - 0.5"
-
-
-def _attr_str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _flat_weights(params: Any) -> dict[str, np.ndarray]:
@@ -202,13 +199,7 @@ def _read_open(path: Path, f: Any) -> Emulator:
         raise FileFormatError(
             f"{path} is not a jaxspec emulator file: expected format={FORMAT_NAME!r}, found {found}"
         )
-    version = f.attrs.get("format_version")
-    if version is None or int(version) != FORMAT_VERSION:
-        raise FileFormatError(
-            f"{path} has emulator format_version={None if version is None else int(version)};"
-            f" this jaxspec reads {FORMAT_VERSION}. Use the jaxspec version that wrote it "
-            f"({_attr_str(f.attrs.get('created_by', 'unknown'))}) or retrain the emulator"
-        )
+    check_format_version(path, f, FORMAT_VERSION, "emulator", "retrain the emulator")
     missing = [
         k for k in ("architecture", "config", "label_space", "content_sha256") if k not in f.attrs
     ]

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._atomic import atomic_path
-from .._hdf5 import read_hdf5_checked
+from .._hdf5 import attr_str as _attr_str
+from .._hdf5 import check_format_version, read_hdf5_checked
 from ..errors import FileFormatError, JaxspecError
 from ..spectrum import Spectrum, SpectrumMeta
 from .registry import check_exists, make_spectrum
@@ -214,10 +215,6 @@ def read_hdf5(
     )
 
 
-def _attr_str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _read_open(path: os.PathLike, f: Any, index: Any) -> Spectrum:
     fmt = f.attrs.get("format")
     if fmt is None or _attr_str(fmt) != FORMAT_NAME:
@@ -227,13 +224,7 @@ def _read_open(path: os.PathLike, f: Any, index: Any) -> Spectrum:
             f"format={FORMAT_NAME!r}, found {found}. Write spectra with "
             "jaxspec.io.write_hdf5, or read this file with the tool that made it"
         )
-    version = f.attrs.get("format_version")
-    if version is None or int(version) != FORMAT_VERSION:
-        raise FileFormatError(
-            f"{path} has format_version={None if version is None else int(version)}, but this "
-            f"jaxspec reads format_version={FORMAT_VERSION}. Use the jaxspec version that "
-            "wrote it (see its 'created_by' attribute) to convert it"
-        )
+    check_format_version(path, f, FORMAT_VERSION, "spectra", "convert it with that version")
     missing = [d for d in _DATASETS if d not in f]
     if missing:
         raise FileFormatError(

@@ -79,7 +79,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .._atomic import atomic_path
-from .._hdf5 import read_hdf5_checked
+from .._hdf5 import attr_str as _attr_str
+from .._hdf5 import check_format_version, read_hdf5_checked
 from ..errors import FileFormatError, JaxspecError, LabelRangeError
 
 if TYPE_CHECKING:
@@ -318,10 +319,6 @@ def sample_labels(
 # --------------------------------------------------------------------------------------
 # Helpers for files
 # --------------------------------------------------------------------------------------
-
-
-def _attr_str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _json_default(obj: Any) -> Any:
@@ -952,13 +949,7 @@ def _read_open(path: Path, f: Any, lazy: bool) -> Grid:
             f"{path} is not a jaxspec grid: expected root attribute format={FORMAT_NAME!r}, "
             f"found {found}{hint}"
         )
-    version = f.attrs.get("format_version")
-    if version is None or int(version) != FORMAT_VERSION:
-        raise FileFormatError(
-            f"{path} has grid format_version={None if version is None else int(version)}; this "
-            f"jaxspec reads {FORMAT_VERSION}. Use the jaxspec version that wrote it (see its "
-            "'created_by' attribute)"
-        )
+    check_format_version(path, f, FORMAT_VERSION, "grid", "generate the grid again")
     missing = [d for d in _DATASETS if d not in f]
     if missing:
         raise FileFormatError(
