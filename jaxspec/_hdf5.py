@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from .errors import FileFormatError, JaxspecError
 
-__all__ = ["read_hdf5_checked"]
+__all__ = ["read_hdf5_checked", "attr_str", "check_format_version", "to_json"]
 
 T = TypeVar("T")
 
@@ -84,3 +87,25 @@ def check_format_version(path: Path, f: Any, expected: int, what: str, remedy: s
         f"format_version={expected}. Use the jaxspec version that wrote it ({writer}), or "
         f"{remedy}"
     )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def to_json(obj: Any, what: str) -> str:
+    """``obj`` as JSON for an HDF5 attribute (keys sorted; numpy scalars, arrays, paths allowed).
+
+    Raises:
+        ValueError: ``obj`` holds something else; the message names ``what``.
+    """
+    try:
+        return json.dumps(obj, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc

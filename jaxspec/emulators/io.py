@@ -48,7 +48,7 @@ from flax import nnx
 
 from .._atomic import atomic_path
 from .._hdf5 import attr_str as _attr_str
-from .._hdf5 import check_format_version, read_hdf5_checked
+from .._hdf5 import check_format_version, read_hdf5_checked, to_json
 from ..errors import FileFormatError
 from ..labels import LabelSpace
 from .model import Emulator
@@ -114,17 +114,6 @@ def _digest(
     return h.hexdigest()
 
 
-def _json(obj: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(f"cannot store {type(o).__name__} in a model file")
-
-    return json.dumps(obj, default=default)
-
-
 def save_emulator(emulator: Emulator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write an emulator to an HDF5 model file (atomically).
 
@@ -149,12 +138,12 @@ def save_emulator(emulator: Emulator, path: str | os.PathLike, *, overwrite: boo
         f.attrs["created_by"] = f"jaxspec-stellar {__version__}"
         f.attrs["created_utc"] = now
         f.attrs["architecture"] = emulator.arch
-        f.attrs["config"] = _json(emulator.config)
-        f.attrs["label_space"] = _json(emulator.label_space.to_dict())
+        f.attrs["config"] = to_json(emulator.config, "config")
+        f.attrs["label_space"] = to_json(emulator.label_space.to_dict(), "label_space")
         f.attrs["label_scaling"] = LABEL_SCALING
-        f.attrs["fixed_labels"] = _json(emulator.fixed_labels)
+        f.attrs["fixed_labels"] = to_json(emulator.fixed_labels, "fixed_labels")
         f.attrs["resolution"] = float(emulator.resolution or 0.0)
-        f.attrs["provenance"] = _json(emulator.provenance)
+        f.attrs["provenance"] = to_json(emulator.provenance, "provenance")
         pixel_error = emulator.pixel_error
         f.attrs["content_sha256"] = _digest(weights, f.attrs, emulator.wave, pixel_error)
         wave = f.create_dataset("wave", data=emulator.wave, fletcher32=True, chunks=True)

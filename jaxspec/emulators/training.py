@@ -32,9 +32,10 @@ import numpy as np
 import optax
 
 from .._atomic import atomic_path
+from .._hdf5 import to_json
 from ..errors import FileFormatError, JaxspecError
 from ..labels import LabelSpace
-from .io import _flat_weights, _json, fill_state, save_emulator
+from .io import _flat_weights, fill_state, save_emulator
 from .model import Emulator
 from .networks import network_config
 
@@ -196,7 +197,7 @@ def _write_checkpoint(path: Path, digest: str, state: _State) -> None:
         f.attrs["bad_evals"] = np.int64(state.bad_evals)
         f.attrs["loss_sum"] = float(state.loss_sum)
         f.attrs["loss_count"] = np.int64(state.loss_count)
-        f.attrs["history"] = _json(list(state.history))
+        f.attrs["history"] = to_json(list(state.history), "training history")
         f.attrs["stopped"] = state.stopped
         for group, tree in (("params", state.params), ("best", state.best_params)):
             g = f.create_group(group)

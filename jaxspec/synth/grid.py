@@ -81,6 +81,7 @@ import numpy as np
 from .._atomic import atomic_path
 from .._hdf5 import attr_str as _attr_str
 from .._hdf5 import check_format_version, read_hdf5_checked
+from .._hdf5 import to_json as _to_json
 from ..errors import FileFormatError, JaxspecError, LabelRangeError
 
 if TYPE_CHECKING:
@@ -319,23 +320,6 @@ def sample_labels(
 # --------------------------------------------------------------------------------------
 # Helpers for files
 # --------------------------------------------------------------------------------------
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def _to_json(obj: Any, what: str) -> str:
-    try:
-        return json.dumps(obj, sort_keys=True, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
 
 
 def _utc_now() -> str:
