@@ -117,6 +117,39 @@ class Emulator:
         """A copy with other weights (and optionally other fields)."""
         return dataclasses.replace(self, params=params, **changes)
 
+    def crop(self, wave_min: float, wave_max: float) -> Emulator:
+        """The same emulator restricted to the pixels with ``wave_min <= λ <= wave_max`` [Å].
+
+        Only the output layer's columns are kept, so predictions on those pixels are exactly
+        the full model's, at a fraction of the cost (fits of one window, fast benchmarks).
+
+        Raises:
+            ValueError: fewer than two pixels in the range.
+        """
+        idx = np.flatnonzero((self.wave >= wave_min) & (self.wave <= wave_max))
+        if idx.size < 2:
+            raise ValueError(
+                f"the range {wave_min}–{wave_max} Å holds {idx.size} of the emulator's pixels "
+                f"({self.wave[0]:.2f}–{self.wave[-1]:.2f} Å); give a range with at least two"
+            )
+        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        net = build_network(self.arch, self.label_space.n_labels, idx.size, self.config)
+        graphdef, _ = nnx.split(net)
+
+        def cut(path: Any, leaf: Any) -> Any:
+            names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
+            return leaf[..., sl] if "output" in names else leaf
+
+        params = jax.tree_util.tree_map_with_path(cut, self.params)
+        return dataclasses.replace(
+            self,
+            wave=self.wave[sl],
+            graphdef=graphdef,
+            params=params,
+            pixel_error=None if self.pixel_error is None else self.pixel_error[sl],
+            provenance={**self.provenance, "cropped_to": [float(wave_min), float(wave_max)]},
+        )
+
     # ---- description ------------------------------------------------------------------
 
     @property

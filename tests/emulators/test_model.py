@@ -143,3 +143,18 @@ def test_description(emulator):
     assert emulator.arch in repr(emulator)
     with pytest.raises(ValueError, match="strictly increasing"):
         Emulator.initialise("payne", SPACE, WAVE[::-1])
+
+
+def test_crop_keeps_exact_predictions_of_the_window(tiny_payne):
+    lo, hi = tiny_payne.wave[20], tiny_payne.wave[80]
+    window = tiny_payne.crop(lo, hi)
+    assert window.n_pix == 61 and window.wave[0] == lo and window.wave[-1] == hi
+    x = 0.5 * (np.asarray(tiny_payne.label_space.lower) + np.asarray(tiny_payne.label_space.upper))
+    np.testing.assert_array_equal(
+        np.asarray(window.predict(x)), np.asarray(tiny_payne.predict(x))[20:81]
+    )
+    if tiny_payne.pixel_error is not None:
+        np.testing.assert_array_equal(window.pixel_error, tiny_payne.pixel_error[20:81])
+    assert window.n_params < tiny_payne.n_params
+    with pytest.raises(ValueError, match="at least two"):
+        tiny_payne.crop(1000.0, 1001.0)
