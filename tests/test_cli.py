@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from jaxspec.data import apogee_example_path
 
 
 def test_every_subcommand_has_help(capsys):
-    commands = {"demo", "info", "convert", "synth", "synth-grid", "train-emulator"}
+    commands = {"demo", "info", "convert", "fit", "synth", "synth-grid", "train-emulator"}
     for cmd in sorted(commands):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])
@@ -66,20 +67,20 @@ def test_convert_output_format_option(tmp_path):
     assert io.identify(out) == "hdf5"
 
 
-def test_demo_prints_summary_and_saves_plot(tmp_path, capsys):
+def test_apogee_demo_prints_summary_and_saves_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "demo.png"
-    assert main(["demo", "-o", str(png)]) == 0
+    assert main(["demo", "--apogee", "-o", str(png)]) == 0
     out = capsys.readouterr().out
     assert "2M19485057+5005279" in out and "continuum-normalised" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
+def test_apogee_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
         "from jaxspec.cli import main\n"
-        f"raise SystemExit(main(['demo', '-o', r'{tmp_path / 'x.png'}']))\n"
+        f"raise SystemExit(main(['demo', '--apogee', '-o', r'{tmp_path / 'x.png'}']))\n"
     )
     # Default JAX precision (float32) and warnings as errors: no dtype-truncation warnings.
     done = subprocess.run(
@@ -92,6 +93,51 @@ def test_demo_without_matplotlib_says_how_to_get_the_plot(tmp_path):
     assert "Warning" not in done.stderr
     assert "pip install 'jaxspec-stellar[plot]'" in done.stdout
     assert not (tmp_path / "x.png").exists()
+
+
+def test_demo_plot_names_from_prefix_or_directory(tmp_path):
+    from jaxspec.demo import _plot_paths
+
+    assert _plot_paths("jaxspec-demo") == (
+        Path("jaxspec-demo-fit.png"),
+        Path("jaxspec-demo-corner.png"),
+    )
+    assert _plot_paths(tmp_path / "run.png") == (
+        tmp_path / "run-fit.png",
+        tmp_path / "run-corner.png",
+    )
+    assert _plot_paths(tmp_path) == (
+        tmp_path / "jaxspec-demo-fit.png",
+        tmp_path / "jaxspec-demo-corner.png",
+    )
+
+
+def test_demo_fails_before_fitting_when_the_plot_folder_is_missing(tmp_path, capsys):
+    pytest.importorskip("corner")
+    assert main(["demo", "-o", str(tmp_path / "missing" / "run")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("jaxspec demo: error: cannot save the plots")
+    assert "MAP" not in captured.out
+    assert main(["demo", "--window", "5300", "5100"]) == 2
+    assert "give LO below HI" in capsys.readouterr().err
+
+
+@pytest.mark.long
+def test_demo_showcase_fits_three_stars_with_map_and_nuts(tmp_path, capsys):
+    pytest.importorskip("corner")
+    assert main(["demo", "-o", str(tmp_path / "show")]) == 0
+    out = capsys.readouterr().out
+    for name in ("cool giant", "solar-like dwarf", "metal-poor warm star"):
+        assert name in out
+    assert "MAP ± σ" in out and "NUTS mean ± σ" in out and "wall time" in out
+    rhat = [
+        float(line.split("max R-hat ")[1].split(",")[0])
+        for line in out.splitlines()
+        if "R-hat" in line
+    ]
+    assert len(rhat) == 3 and max(rhat) < 1.05
+    for kind in ("fit", "corner"):
+        assert (tmp_path / f"show-{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_console_script_version():

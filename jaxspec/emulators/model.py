@@ -133,7 +133,9 @@ class Emulator:
                 f"({self.wave[0]:.2f}–{self.wave[-1]:.2f} Å); give a range with at least two"
             )
         sl = slice(int(idx[0]), int(idx[-1]) + 1)
-        net = build_network(self.arch, self.label_space.n_labels, idx.size, self.config)
+        k = self.label_space.n_labels
+        # Only the structure is needed: build it abstractly, without initialising weights.
+        net = nnx.eval_shape(lambda: build_network(self.arch, k, idx.size, self.config))
         graphdef, _ = nnx.split(net)
 
         def cut(path: Any, leaf: Any) -> Any:

@@ -164,6 +164,33 @@ class ForwardModel:
         )
         object.__setattr__(self, "_pixel_error", self._pixel_error_array())
 
+    # ---- identity -----------------------------------------------------------------------
+
+    def _key(self) -> tuple:
+        """Equal for models with the same emulator object and settings (compiled code reuse)."""
+        return (
+            id(self.emulator),
+            self.segments,
+            self.continuum_order,
+            self.rv_bounds,
+            self.fit_vsini,
+            self.vsini_max,
+            self.limb_darkening,
+            self.resolution,
+            self.jitter,
+            self.use_pixel_error,
+            id(self.priors) if self.priors else None,
+            tuple(self.continuum_prior),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ForwardModel):
+            return NotImplemented
+        return self.emulator is other.emulator and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     # ---- description ------------------------------------------------------------------
 
     @property

@@ -394,7 +394,7 @@ def sample(
     batch, _ = batch_spectra(spectra)
     if init is None:
         init = fit_map(batch, fm, progress=progress)
-    elif len(init) != batch.batch_shape[0] or init.model is not fm:
+    elif len(init) != batch.batch_shape[0] or init.model != fm:
         raise ValueError(
             "init must be the MapResult of these spectra with this forward model "
             "(fit_map(spectra, model)); got one of another batch or model"

@@ -202,11 +202,32 @@ def write_catalog(table: Any, path: str | os.PathLike, *, overwrite: bool = True
     kwargs: dict[str, Any] = {"format": fmt, "overwrite": True}
     if fmt == "hdf5":
         kwargs |= {"path": "catalog", "serialize_meta": True}
+    if fmt == "fits":
+        table = _ascii_text(table)
     with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
         # FITS has no "dex" unit: astropy warns and writes the unit string as it is.
         warnings.filterwarnings("ignore", message=".*could not be saved in native FITS.*")
         table.write(tmp, **kwargs)
     return path
+
+
+def _ascii_text(table: Any) -> Any:
+    """A copy with text columns and metadata in ASCII (FITS headers and tables need it)."""
+    import unicodedata
+
+    def ascii_of(text: str) -> str:
+        text = text.replace("–", "-").replace("—", "-").replace("Å", "A").replace("σ", "sigma")
+        text = unicodedata.normalize("NFKD", text)
+        return text.encode("ascii", "replace").decode("ascii")
+
+    out = table.copy(copy_data=True)
+    for name in out.colnames:
+        if out[name].dtype.kind == "U":
+            out[name] = np.asarray([ascii_of(str(v)) for v in out[name]], dtype=str)
+    for key, value in list(out.meta.items()):
+        if isinstance(value, str):
+            out.meta[key] = ascii_of(value)
+    return out
 
 
 def to_arviz(result: Any) -> Any:

@@ -47,25 +47,20 @@ def test_cramer_rao_scales_with_noise_and_nuisance_parameters_cost(forward_model
 
 
 def test_laplace_intervals_are_calibrated(forward_model):
-    truth, spec = simulated_stars(forward_model, 40, 40.0, seed=21)
-    r = fit_map(spec, forward_model, progress=False)
+    truth, spec = simulated_stars(forward_model, 36, 40.0, seed=21)
+    # Chunks of 8 (the last one padded) reuse the program compiled for the 6-star fixture.
+    r = fit_map(spec, forward_model, batch_size=8, progress=False)
     inner = ~r.at_edge
     pulls = ((r.labels - truth.labels) / r.label_sigma)[inner]
     coverage = np.mean(np.abs(pulls) < 1.0)
     # 68 % expected; ±3 binomial standard errors of ~140 label estimates.
     assert 0.55 < coverage < 0.81, coverage
+    assert np.mean(np.abs(pulls) < 2.0) > 0.88
 
 
 def _same_fit(a, b, sigma):
     """Equal up to the optimiser tolerance (float32 network sums depend on the batch size)."""
     assert np.all(np.abs(a - b) < 0.02 * sigma), (a - b) / sigma
-
-
-def test_fits_do_not_depend_on_the_batch(forward_model, stars_snr100, map_snr100):
-    _, spec = stars_snr100
-    # Three stars in chunks of two (the last chunk padded) against the fit of all six.
-    part = fit_map(spec[3:], forward_model, batch_size=2, progress=False)
-    _same_fit(part.theta, map_snr100.theta[3:], map_snr100.sigma[3:])
 
 
 def test_unusable_spectra_give_flagged_rows_and_the_rest_are_unchanged(
