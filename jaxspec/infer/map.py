@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..preprocess.doppler import doppler_factor
 from ..spectrum import Spectrum
 from ._batches import (
     as_forward_model,
@@ -40,6 +39,7 @@ from .forward import (
     FitData,
     ForwardModel,
     Params,
+    _lerp,
     parameter_names,
     params_from_vector,
     params_to_vector,
@@ -138,10 +138,12 @@ def _compiled(model: ForwardModel, n_starts: int, max_iter: int, ftol: float) ->
         return jax.lax.while_loop(cond, body, s0)
 
     def fit_one(params: Any, cand_labels: Any, cand_flux: Any, data: FitData) -> dict:
-        rv0, peak = cross_correlate(cand_flux[0], emu_wave, data, velocities)
+        rv0, peak = cross_correlate(cand_flux[0], emu_wave, data, velocities, model.interpolation)
+
+        index, weight = model.interpolation(data.wave, rv0)
 
         def normalised(rest: Any) -> Any:
-            return jnp.interp(data.wave / doppler_factor(rv0), emu_wave, rest)
+            return _lerp(rest, index, weight)
 
         def score(rest: Any) -> Any:
             norm = normalised(rest)

@@ -334,7 +334,7 @@ def _diagnostics(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     x = np.moveaxis(samples, 0, 2)  # (chains, draws, stars, p)
     ess = np.asarray(effective_sample_size(x))
-    if samples.shape[1] < 2:
+    if samples.shape[1] < 2 or samples.shape[2] < 4:  # split-R̂ needs two halves of ≥ 2
         return np.full(ess.shape, np.nan), ess
     return np.asarray(split_gelman_rubin(x)), ess
 

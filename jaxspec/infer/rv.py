@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 
 from ..preprocess.doppler import doppler_factor
 from .forward import FitData
+from .forward import _lerp as lerp
 
 __all__ = ["linear_continuum", "cross_correlate"]
 
@@ -38,7 +40,11 @@ def linear_continuum(norm: Any, data: FitData, ridge: float = 1e-9) -> Any:
 
 
 def cross_correlate(
-    template: Any, template_wave: Any, data: FitData, velocities: Any
+    template: Any,
+    template_wave: Any,
+    data: FitData,
+    velocities: Any,
+    interpolation: Callable[[Any, Any], tuple[Any, Any]] | None = None,
 ) -> tuple[Any, Any]:
     """Velocity of the cross-correlation peak between a star and a rest-frame template.
 
@@ -51,6 +57,9 @@ def cross_correlate(
         template_wave: ``(n_emu,)`` its vacuum wavelengths [Å].
         data: one star's :class:`FitData`.
         velocities: ``(n_v,)`` evenly spaced trial velocities [km/s].
+        interpolation: ``(wave, rv) -> (index, weight)`` into the template grid, e.g.
+            :meth:`ForwardModel.interpolation` (no search on log-uniform grids); default
+            ``jnp.interp`` on ``template_wave``.
 
     Returns:
         ``(rv, peak)``: the velocity [km/s] and the normalised correlation at the peak.
@@ -64,8 +73,13 @@ def cross_correlate(
     y = y - jnp.sum(w * y) / jnp.maximum(jnp.sum(w), 1e-300)
     yy = jnp.sum(w * y * y)
 
+    def shifted(v: Any) -> Any:
+        if interpolation is None:
+            return jnp.interp(data.wave / doppler_factor(v), template_wave, template)
+        return lerp(template, *interpolation(data.wave, v))
+
     def corr(v: Any) -> Any:
-        t = jnp.interp(data.wave / doppler_factor(v), template_wave, template) - 1.0
+        t = shifted(v) - 1.0
         t = t - jnp.sum(w * t) / jnp.maximum(jnp.sum(w), 1e-300)
         return jnp.sum(w * y * t) / jnp.sqrt(jnp.maximum(yy * jnp.sum(w * t * t), 1e-300))
 
