@@ -143,12 +143,13 @@ def _nuts_program(
     init_kernel, sample_kernel = hmc(potential_fn_gen=_PotentialGen(model), algo="NUTS")
 
     def one_chain(
-        params: Any, data: FitData, theta0: Any, cov: Any, key: Any
+        params: Any, data: FitData, theta0: Any, theta_map: Any, cov: Any, key: Any
     ) -> tuple[Any, Any, Any]:
         z0 = transforms.unconstrain(theta0)
-        # The Laplace covariance, mapped to the unconstrained space, is the starting mass
-        # matrix: the very first trajectories are then as short as the adapted ones.
-        inv_mass = _unconstrained_cov(model, transforms, theta0, cov, sorted_sites=True)
+        # The Laplace covariance, mapped to the unconstrained space at the MAP (not at the
+        # chain's start, which may lie near a box edge where the map is extreme), is the
+        # starting mass matrix: the first trajectories are then as short as adapted ones.
+        inv_mass = _unconstrained_cov(model, transforms, theta_map, cov, sorted_sites=True)
         if not dense_mass:
             inv_mass = jnp.diag(inv_mass)
         state = init_kernel(
@@ -170,19 +171,22 @@ def _nuts_program(
         state, _ = jax.lax.scan(step, state, None, length=num_warmup)
 
         def draw(s: Any, _: Any) -> tuple[Any, Any]:
-            for _ in range(thinning):
+            diverging, steps = False, 0
+            for _ in range(thinning):  # count divergences and steps of every transition
                 s = sample_kernel(s, model_args=(params, data))
+                diverging = diverging | s.diverging
+                steps = steps + s.num_steps
             theta = _from_sites(model, transforms.constrain(s.z))
-            return s, (theta, s.diverging, s.num_steps)
+            return s, (theta, diverging, steps)
 
         state, (thetas, div, steps) = jax.lax.scan(draw, state, None, length=num_samples)
         return thetas, div, steps
 
     @jax.jit
     def run(params: Any, data: FitData, theta0: Any, cov: Any, keys: Any) -> dict:
-        per_chain = jax.vmap(one_chain, in_axes=(None, None, 0, None, 0))
-        thetas, div, steps = jax.vmap(per_chain, in_axes=(None, 0, 0, 0, 0))(
-            params, data, theta0, cov, keys
+        per_chain = jax.vmap(one_chain, in_axes=(None, None, 0, None, None, 0))
+        thetas, div, steps = jax.vmap(per_chain, in_axes=(None, 0, 0, 0, 0, 0))(
+            params, data, theta0, theta0[:, 0], cov, keys
         )
         return {"samples": thetas, "divergent": div, "num_steps": steps}
 
@@ -350,11 +354,11 @@ def sample(
     num_chains: int = 2,
     thinning: int = 1,
     dense_mass: bool = True,
-    adapt_mass_matrix: bool = False,
+    adapt_mass_matrix: bool = True,
     target_accept: float = 0.8,
     max_tree_depth: int = 8,
     svi_steps: int = 1000,
-    svi_lr: float = 5e-3,
+    svi_lr: float = 1e-3,
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = True,
@@ -371,9 +375,11 @@ def sample(
             (SVI draws ``num_samples`` from the fitted Gaussian).
         dense_mass: use a dense mass matrix (labels are strongly correlated). It starts as
             the Laplace covariance mapped to numpyro's unconstrained space.
-        adapt_mass_matrix: also adapt the mass matrix in warm-up (numpyro's windowed
-            estimate, unregularised because the parameters' scales differ by 10⁴); by
-            default only the step size is adapted and the Laplace mass matrix is kept.
+        adapt_mass_matrix: adapt the mass matrix in warm-up too (numpyro's windowed
+            estimate, unregularised because the parameters' scales differ by 10⁴), starting
+            from the Laplace one; False keeps the Laplace mass matrix and adapts only the
+            step size (cheaper, but chains stick where the posterior is far from Gaussian,
+            e.g. against a box edge).
         target_accept, max_tree_depth: NUTS settings.
         svi_steps, svi_lr: SVI optimisation steps and Adam learning rate.
         seed: random seed.
