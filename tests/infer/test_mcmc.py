@@ -53,7 +53,9 @@ def test_nuts_catalog_and_arviz_export(nuts_two):
     for col in ("teff_p16", "teff_p50", "teff_p84", "teff_rhat", "teff_ess", "n_divergent"):
         assert col in t.colnames
     assert np.all(t["teff_p16"] < t["teff_p50"]) and np.all(t["teff_p50"] < t["teff_p84"])
-    assert not t["flag_rhat"].any() and not t["flag_divergent"].any()
+    # Flags follow the diagnostics (R̂ > 1.01 is strict for 2 × 100 draws, so either way).
+    assert list(t["flag_rhat"]) == list(np.any(result.r_hat > 1.01, axis=1))
+    assert list(t["flag_divergent"]) == list(result.divergences > 0)
     pytest.importorskip("arviz")
     idata = to_arviz(result)
     assert idata.posterior["teff"].shape == (2, 100, 2)
