@@ -107,35 +107,13 @@ def window_synthesizer(emu: Any, w0: float, w1: float) -> tuple[Synthesizer, Any
 
     Returns ``(synthesizer, cropped emulator)`` with identical wavelength grids.
     """
-    cfg = emu.provenance.get("synthesizer") or {}
-    if "wave_min" not in cfg:
-        raise SystemExit("the emulator's provenance records no synthesizer settings")
-    idx = np.flatnonzero((emu.wave >= w0) & (emu.wave <= w1))
-    if idx.size < 50:
-        raise SystemExit(f"the window {w0}–{w1} Å holds only {idx.size} emulator pixels")
-    lo, hi = float(emu.wave[idx[0]]), float(emu.wave[idx[-1]])
-    out_step = 1.0 / (cfg["resolution"] * (cfg.get("sampling_per_fwhm") or 3.0))
-    log_tau = cfg.get("log_tau_ross")
-    synth = Synthesizer(
-        lo,
-        hi * np.exp(0.5 * out_step),  # half a pixel more: the last pixel is ``hi``
-        resolution=cfg.get("resolution"),
-        step_kms=cfg.get("step_kms", 1.0),
-        sampling=cfg.get("sampling_per_fwhm") or 3.0,
-        cut=cfg.get("strength_cut", 3e-4),
-        bounds={k: tuple(v) for k, v in cfg.get("bounds", {}).items()} or None,
-        eos=cfg.get("eos", "solve"),
-        hydrogen=cfg.get("hydrogen_lines", True),
-        log_tau=None
-        if log_tau is None
-        else np.round(np.linspace(*log_tau[:2], int(log_tau[2])), 6),
-    )
-    crop = emu.crop(lo * (1 - 1e-9), hi * (1 + 1e-9))
-    if synth.wave.shape != crop.wave.shape or not np.allclose(
-        synth.wave, crop.wave, rtol=1e-11, atol=0
-    ):
-        raise SystemExit("the window synthesizer's grid does not match the emulator's pixels")
-    return synth, crop
+    crop = emu.crop(w0, w1)
+    if crop.n_pix < 50:
+        raise SystemExit(f"the window {w0}–{w1} Å holds only {crop.n_pix} emulator pixels")
+    try:
+        return crop.synthesizer(), crop
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def draw_stars(

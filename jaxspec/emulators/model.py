@@ -192,9 +192,9 @@ class Emulator:
 
         Rebuilt from the synthesizer settings in :attr:`provenance` (wavelength range,
         resolving power, sampling, depth grid, EOS, strength cut, label bounds), so its
-        wavelengths are the emulator's. Enable float64 first
-        (``jax.config.update("jax_enable_x64", True)``). Its labels are the full synthesis
-        labels: the emulator's plus :attr:`fixed_labels`.
+        wavelengths are the emulator's; for a :meth:`crop`, over the window only. Enable
+        float64 first (``jax.config.update("jax_enable_x64", True)``). Its labels are the
+        full synthesis labels: the emulator's plus :attr:`fixed_labels`.
 
         Raises:
             ValueError: the provenance holds no synthesizer settings, or the rebuilt
@@ -205,10 +205,17 @@ class Emulator:
         cfg = self.provenance.get("synthesizer") or {}
         if "wave_min" not in cfg:
             raise ValueError("this emulator's provenance records no synthesizer settings")
+        wave_min, wave_max = cfg["wave_min"], cfg["wave_max"]
+        if "cropped_to" in self.provenance:
+            # A window (crop): the same log-linear grid, from the first to the last kept
+            # pixel (half an output step more, so the last pixel is included).
+            sampling = cfg.get("sampling_per_fwhm") or 3.0
+            step = 1.0 / (cfg["resolution"] * sampling) if cfg.get("resolution") else 0.0
+            wave_min, wave_max = float(self.wave[0]), float(self.wave[-1] * np.exp(0.5 * step))
         log_tau = cfg.get("log_tau_ross")
         synth = Synthesizer(
-            cfg["wave_min"],
-            cfg["wave_max"],
+            wave_min,
+            wave_max,
             resolution=cfg.get("resolution"),
             step_kms=cfg.get("step_kms", 1.0),
             sampling=cfg.get("sampling_per_fwhm") or 3.0,

@@ -43,3 +43,10 @@ def test_forward_model_around_the_synthesizer_is_its_flux(synth_model):
     _, norm, model_var = fm.model_parts((), Params(labels, 0.0, 0.0, cont), data)
     np.testing.assert_allclose(norm, expected, atol=1e-12)
     assert np.all(np.asarray(model_var) == 0.0)  # no emulator error term
+
+
+@pytest.mark.slow
+def test_synthesizer_of_a_cropped_emulator_covers_its_window(window_emulator):
+    model = SynthesizerModel.from_emulator(window_emulator)
+    np.testing.assert_allclose(model.wave, window_emulator.wave, rtol=1e-12, atol=0)
+    assert model.label_names == window_emulator.label_names
