@@ -45,10 +45,26 @@ __all__ = [
     "labels",
     "synth",
     "emulators",
+    "infer",
+    "augment",
+    "regress",
+    "classify",
+    "explain",
     "__version__",
 ]
 
-_SUBMODULES = {"io", "preprocess", "labels", "synth", "emulators"}
+_SUBMODULES = {
+    "io",
+    "preprocess",
+    "labels",
+    "synth",
+    "emulators",
+    "infer",
+    "augment",
+    "regress",
+    "classify",
+    "explain",
+}
 
 
 def __getattr__(name: str) -> Any:

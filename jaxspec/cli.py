@@ -523,9 +523,10 @@ def _check_fit_args(args: argparse.Namespace) -> Path:
     return out
 
 
-def _onto_emulator_grid(star: Any, emulator: Any) -> tuple[Any, str]:
-    """One observed spectrum → (continuum-normalised spectrum on the emulator's grid, "") or
-    (None, why it cannot be fitted)."""
+def _onto_emulator_grid(star: Any, emulator: Any, what: str = "emulator") -> tuple[Any, str]:
+    """One observed spectrum → (continuum-normalised spectrum on the model's grid, "") or
+    (None, why it cannot be used). ``emulator`` is any model with ``wave`` and ``resolution``
+    (an emulator, a classifier), named ``what`` in messages."""
     from .preprocess import continuum_normalize, convolve_resolution, resample
     from .spectrum import Spectrum
 
@@ -540,18 +541,18 @@ def _onto_emulator_grid(star: Any, emulator: Any) -> tuple[Any, str]:
     lo, hi = float(wave[good].min()), float(wave[good].max())
     if hi <= grid[0] or lo >= grid[-1]:
         return None, (
-            f"no wavelength overlap with the emulator: the spectrum covers {lo:.1f}–{hi:.1f} Å, "
-            f"the emulator {grid[0]:.1f}–{grid[-1]:.1f} Å (vacuum)"
+            f"no wavelength overlap with the {what}: the spectrum covers {lo:.1f}–{hi:.1f} Å, "
+            f"the {what} {grid[0]:.1f}–{grid[-1]:.1f} Å (vacuum)"
         )
     r_obs, r_emu = star.meta.resolution, emulator.resolution
     if r_obs and r_emu and r_obs > r_emu * (1 + 1e-6):
-        # Sharper than the emulator: bring it to the emulator's resolving power first.
+        # Sharper than the model: bring it to the model's resolving power first.
         star = convolve_resolution(star, r_emu)
     on_grid = resample(star, grid, max_bad_fraction=0.5)
     covered = ~np.asarray(on_grid.mask)
     if covered.sum() < 2 * (_PRENORMALISE_ORDER + 1):
         return None, (
-            f"only {int(covered.sum())} good pixels on the emulator's grid "
+            f"only {int(covered.sum())} good pixels on the {what}'s grid "
             f"({grid[0]:.1f}–{grid[-1]:.1f} Å) after resampling"
         )
     segment = (float(grid[covered][0]), float(grid[covered][-1]))
@@ -561,7 +562,7 @@ def _onto_emulator_grid(star: Any, emulator: Any) -> tuple[Any, str]:
 
 
 def _read_for_fit(
-    paths: Sequence[str], emulator: Any, warn: Any
+    paths: Sequence[str], emulator: Any, warn: Any, what: str = "emulator"
 ) -> tuple[list[Any], list[str], list[str], list[str]]:
     """Read, resample and normalise every star of every file, in order.
 
@@ -577,7 +578,8 @@ def _read_for_fit(
 
     def add(spec: Any, oid: str, where: str, message: str) -> None:
         if message:
-            warn(f"{where}: not fitted ({message}); it gets a flagged row")
+            verb = "fitted" if what == "emulator" else "used"
+            warn(f"{where}: not {verb} ({message}); it gets a flagged row")
         spectra.append(placeholder if spec is None else spec.with_meta(object_id=oid))
         ids.append(oid)
         files.append(where)
@@ -598,7 +600,7 @@ def _read_for_fit(
             oid = str(oid) if oid else (stem if n == 1 else f"{stem}[{i}]")
             where = path if n == 1 else f"{path}[{i}]"
             try:
-                prepared, message = _onto_emulator_grid(star, emulator)
+                prepared, message = _onto_emulator_grid(star, emulator, what)
             except Exception as exc:  # a broken star must not stop the batch
                 prepared, message = None, f"preprocessing failed: {_one_line(exc)}"
             add(prepared, oid, where, message)
@@ -978,6 +980,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train_emulator)
+
+    from ._cli_learn import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

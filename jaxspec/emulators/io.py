@@ -41,14 +41,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from .._atomic import atomic_path
 from .._hdf5 import attr_str as _attr_str
 from .._hdf5 import check_format_version, read_hdf5_checked, to_json
+from .._modelfile import fill_state
+from .._modelfile import flat_weights as _flat_weights
 from ..errors import FileFormatError
 from ..labels import LabelSpace
 from .model import Emulator
@@ -60,28 +60,6 @@ FORMAT_NAME = "jaxspec.emulator"
 FORMAT_VERSION = 1
 #: The label scaling of every network in this format version (:func:`.networks.scale_labels`).
 LABEL_SCALING = "(x - lower) / (upper - lower) - 0.5"
-
-
-def _flat_weights(params: Any) -> dict[str, np.ndarray]:
-    flat = {}
-    for path, leaf in nnx.to_flat_state(params):
-        value = _array(leaf)
-        flat["/".join(str(p) for p in path)] = np.asarray(value, dtype=np.float32)
-    return flat
-
-
-def fill_state(template: Any, weights: Mapping[str, Any]) -> Any:
-    """A copy of the NNX state ``template`` holding ``weights`` (``{"a/b/kernel": array}``)."""
-    pure = nnx.to_pure_dict(template)
-    for name, arr in weights.items():
-        node = pure
-        *parents, leaf = name.split("/")
-        for key in parents:
-            node = node[int(key) if key.isdigit() and int(key) in node else key]
-        node[int(leaf) if leaf.isdigit() and int(leaf) in node else leaf] = jnp.asarray(arr)
-    out = jax.tree.map(lambda x: x, template)
-    nnx.replace_by_pure_dict(out, pure)
-    return out
 
 
 #: Root attributes that shape predictions, covered by ``content_sha256``.

@@ -495,7 +495,7 @@ def train_emulator(
     Returns:
         the trained emulator (also written to ``output``).
     """
-    from ..synth.grid import read_grid
+    from ..synth.grid import read_grids
 
     out = Path(output)
     if out.exists() and not overwrite:
@@ -504,17 +504,8 @@ def train_emulator(
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
     if max_spectra is not None and (isinstance(max_spectra, bool) or int(max_spectra) < 4):
         raise ValueError(f"max_spectra must be an integer >= 4, got {max_spectra!r}")
-    paths = [grids] if isinstance(grids, (str, os.PathLike)) else list(grids)
-    if not paths:
-        raise ValueError("no grid files given")
-    loaded = [read_grid(p) for p in paths]
+    loaded = read_grids(grids, purpose="an emulator")
     wave = loaded[0].wave
-    for g in loaded[1:]:
-        if g.wave.shape != wave.shape or not np.allclose(g.wave, wave, rtol=1e-12, atol=0):
-            raise ValueError(
-                f"grid {g.path} has other wavelengths than {loaded[0].path}; emulators train "
-                "on one pixel grid (make the grids with the same --wave-min/--wave-max/--R)"
-            )
     space, fixed, free = grid_label_space(loaded)
     labels = np.concatenate([g.label_array()[:, free] for g in loaded])
     flux = np.concatenate([np.asarray(g.flux, dtype=np.float32) for g in loaded])

@@ -41,6 +41,7 @@ _LAZY = {
     "sample_labels": ".grid",
     "generate_grid": ".grid",
     "read_grid": ".grid",
+    "read_grids": ".grid",
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "sample_labels",
     "generate_grid",
     "read_grid",
+    "read_grids",
     "partition_table",
     "partition_functions",
     "saha_fractions",

@@ -93,6 +93,7 @@ __all__ = [
     "sample_labels",
     "generate_grid",
     "read_grid",
+    "read_grids",
     "Grid",
     "LazyDataset",
     "GridSynthesizer",
@@ -916,6 +917,33 @@ def read_grid(path: str | os.PathLike, *, lazy: bool = False) -> Grid:
     return read_hdf5_checked(
         p, lambda f: _read_open(p, f, lazy), what="grid", remedy="Generate the grid again"
     )
+
+
+def read_grids(grids: Any, *, purpose: str = "a model") -> list[Grid]:
+    """One or more grids that must share one pixel grid (to train ``purpose`` on).
+
+    Args:
+        grids: a path or :class:`Grid`, or a sequence of them.
+        purpose: what is trained on them, for the message ("a CNN", "an emulator").
+
+    Returns:
+        the grids, in order (paths read with :func:`read_grid`).
+
+    Raises:
+        ValueError: no grid given, or grids with different wavelengths.
+    """
+    items = [grids] if isinstance(grids, str | os.PathLike | Grid) else list(grids)
+    if not items:
+        raise ValueError("no grid files given")
+    loaded = [g if isinstance(g, Grid) else read_grid(g) for g in items]
+    wave = loaded[0].wave
+    for g in loaded[1:]:
+        if g.wave.shape != wave.shape or not np.allclose(g.wave, wave, rtol=1e-12, atol=0):
+            raise ValueError(
+                f"grid {g.path} has other wavelengths than {loaded[0].path}; {purpose} trains "
+                "on one pixel grid (make the grids with the same --wave-min/--wave-max/--R)"
+            )
+    return loaded
 
 
 def _read_open(path: Path, f: Any, lazy: bool) -> Grid:
