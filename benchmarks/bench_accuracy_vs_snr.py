@@ -39,14 +39,16 @@ pixels on Fe lines of the shipped line list (window ±λ/2R) over chance, and of
 Teff-saliency pixels on the Balmer lines (window ±``--balmer-window`` Å) and on all listed
 lines; a saliency plot with the line positions.
 
-Usage::
+Usage (the two parts can run in one call or, as for the stored results, separately)::
 
-    python benchmarks/bench_accuracy_vs_snr.py \\
-        --grids fgk_r7500_s0.h5 fgk_r7500_s1.h5 --class-grids cls_cool.h5 cls_hot.h5
+    python benchmarks/bench_accuracy_vs_snr.py --grids fgk_r7500_s0.h5 fgk_r7500_s1.h5
+    python benchmarks/bench_accuracy_vs_snr.py --class-grids cls_*.h5 \\
+        --out benchmarks/results/bench_classification_vs_snr
 
 Trained models are kept in ``--work-dir`` and reused by a rerun (delete them to retrain).
-Prints markdown tables and writes ``benchmarks/results/bench_accuracy_vs_snr.{json,md,png}``
-(and ``..._saliency.png``, ``..._classification.png``).
+Prints markdown tables and writes ``OUT.json`` and ``OUT.md`` (``--out``, default
+``benchmarks/results/bench_accuracy_vs_snr``), with the regression part ``OUT.png`` (robust
+scatter against S/N) and ``OUT_saliency.png``.
 """
 
 from __future__ import annotations
@@ -335,11 +337,9 @@ def run_thecannon(tr, te_sets, wave, space, args) -> dict | None:
         labels, cov, meta = model.test(
             f.astype(float), np.full(f.shape, float(snr) ** 2), threads=args.threads
         )
-        sig = (
-            np.sqrt(np.clip(np.array([np.diag(c) for c in cov]), 0, None))
-            if cov is not None
-            else None
-        )
+        # thecannon's covariance is leastsq's, in its scaled labels (x - fiducial) / scale.
+        var = np.clip(np.array([np.diag(c) for c in cov]), 0, None)
+        sig = np.sqrt(var) * np.asarray(model._scales)[None, :]
         out[snr] = (np.asarray(labels), sig, time.perf_counter() - t0)
     return {"train_seconds": train_s, "predict": out, "n_train": len(flux_tr)}
 
@@ -455,6 +455,7 @@ def run_saliency(model, flux_te, wave, res, args) -> dict:
         steps=32,
         wave=wave,
         output_names=names,
+        chunk_size=2,  # 2 spectra × 32 steps at a time bounds the memory
     )
     secs = time.perf_counter() - t0
     fe = line_positions(wave[0], wave[-1], species="Fe")
