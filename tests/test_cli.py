@@ -13,7 +13,18 @@ from jaxspec.data import apogee_example_path
 
 
 def test_every_subcommand_has_help(capsys):
-    commands = {"demo", "info", "convert", "fit", "synth", "synth-grid", "train-emulator"}
+    commands = {
+        "demo",
+        "info",
+        "convert",
+        "fit",
+        "synth",
+        "synth-grid",
+        "train-emulator",
+        "train-regressor",
+        "train-classifier",
+        "classify",
+    }
     for cmd in sorted(commands):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])

@@ -339,6 +339,11 @@ def _ece_pair(p_mk: np.ndarray, y_mk: np.ndarray, p_lum: np.ndarray, y_lum: np.n
     }
 
 
+def _mk_nll(p_mk: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log probability of the true MK classes."""
+    return float(-np.mean(np.log(np.maximum(p_mk[np.arange(len(y)), y], 1e-300))))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpectralClassifier:
     """A trained MK classifier (see the module docstring); make one with :meth:`train`,
@@ -626,10 +631,12 @@ class SpectralClassifier:
                 "ece_before": _ece_pair(mk_of(before[0]), mk_val, before[1], lum_val),
                 "ece_after": _ece_pair(mk_of(after[0]), mk_val, after[1], lum_val),
                 "nll_before": {
+                    "mk": _mk_nll(mk_of(before[0]), mk_val),
                     "type": calibration.negative_log_likelihood(z_type, y_type[val]),
                     "luminosity": calibration.negative_log_likelihood(z_lum, lum_val),
                 },
                 "nll_after": {
+                    "mk": _mk_nll(mk_of(after[0]), mk_val),
                     "type": calibration.negative_log_likelihood(z_type, y_type[val], t_type),
                     "luminosity": calibration.negative_log_likelihood(z_lum, lum_val, t_lum),
                 },
