@@ -187,8 +187,7 @@ def run_cannon(tr, te_sets, wave, space, args) -> dict:
 
 
 def run_cnn(tr, val, te_sets, wave, space, res, args) -> tuple[dict, Any]:
-    from jaxspec._train import TrainConfig
-    from jaxspec.regress import SpectrumCNN
+    from jaxspec.regress import SpectrumCNN, TrainConfig
 
     path = Path(args.work_dir) / "cnn.h5"
     flux_tr, lab_tr = tr
@@ -349,8 +348,7 @@ def run_thecannon(tr, te_sets, wave, space, args) -> dict | None:
 
 
 def run_classification(args) -> dict:
-    from jaxspec._train import TrainConfig
-    from jaxspec.classify import SpectralClassifier
+    from jaxspec.classify import SpectralClassifier, TrainConfig
     from jaxspec.classify.calibration import confusion_matrix, expected_calibration_error
     from jaxspec.labels import MK_CLASSES, spectral_type
     from jaxspec.synth import read_grid

@@ -17,11 +17,10 @@ import argparse
 
 import numpy as np
 
-from jaxspec._train import TrainConfig
 from jaxspec.classify import SpectralClassifier
 from jaxspec.emulators import load_default
 from jaxspec.explain import line_enrichment, line_positions, plot_saliency, saliency
-from jaxspec.regress import Cannon, SpectrumCNN
+from jaxspec.regress import Cannon, SpectrumCNN, TrainConfig
 
 
 def main() -> None:

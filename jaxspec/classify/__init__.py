@@ -8,6 +8,7 @@ the design and where the training physics is too simple for some classes.
 
 from __future__ import annotations
 
+from .._train import TrainConfig as TrainConfig
 from .calibration import Reliability as Reliability
 from .calibration import confusion_matrix as confusion_matrix
 from .calibration import expected_calibration_error as expected_calibration_error
@@ -19,6 +20,7 @@ from .classifier import SpectralClassifier as SpectralClassifier
 from .classifier import type_bins as type_bins
 
 __all__ = [
+    "TrainConfig",
     "SpectralClassifier",
     "ClassificationResult",
     "CALIBRATION_REFERENCE",

@@ -9,6 +9,7 @@ each pixel's flux in the labels, trained on stars of known labels; :func:`save_c
 :meth:`SpectrumCNN.save` / :meth:`SpectrumCNN.load` (:func:`save_cnn`, :func:`load_cnn`).
 """
 
+from .._train import TrainConfig as TrainConfig
 from .cannon import Cannon as Cannon
 from .cannon import CannonResult as CannonResult
 from .cannon_io import load_cannon as load_cannon
@@ -19,6 +20,7 @@ from .cnn_io import load_cnn as load_cnn
 from .cnn_io import save_cnn as save_cnn
 
 __all__ = [
+    "TrainConfig",
     "Cannon",
     "CannonResult",
     "save_cannon",
