@@ -212,13 +212,17 @@ def train_network(
     def loss_of(p: Any, inputs: jax.Array, targets: Any) -> jax.Array:
         return loss_fn(nnx.merge(graphdef, p), inputs, targets)
 
+    # The training set is an argument, not a closure: a closed-over array would be baked
+    # into the compiled program as a constant.
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def one_step(p: Any, s: Any, key: jax.Array) -> tuple[Any, Any, jax.Array]:
+    def one_step(
+        p: Any, s: Any, key: jax.Array, flux: jax.Array, targets: Any
+    ) -> tuple[Any, Any, jax.Array]:
         k_idx, k_aug = jax.random.split(key)
         idx = jax.random.choice(k_idx, n_train, (batch,), replace=False)
-        aug = augment(k_aug, flux_train[idx], wave, augment_config, resolution=resolution)
+        aug = augment(k_aug, flux[idx], wave, augment_config, resolution=resolution)
         inputs = model_inputs(aug.flux, aug.mask)
-        loss, grads = jax.value_and_grad(loss_of)(p, inputs, _tree_take(targets_train, idx))
+        loss, grads = jax.value_and_grad(loss_of)(p, inputs, _tree_take(targets, idx))
         updates, s = opt.update(grads, s, p)
         return optax.apply_updates(p, updates), s, loss
 
@@ -227,7 +231,7 @@ def train_network(
         # than the same steps inside a lax.scan.
         losses = []
         for k in jax.random.split(key, steps):
-            p, s, loss = one_step(p, s, k)
+            p, s, loss = one_step(p, s, k, flux_train, targets_train)
             losses.append(loss)
         return p, s, jnp.mean(jnp.stack(losses))
 
