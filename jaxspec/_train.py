@@ -129,7 +129,9 @@ def _load_checkpoint(path: Path, template: list[Any], fingerprint: str) -> tuple
     ], meta
 
 
-def _fingerprint(*parts: Any) -> str:
+def fingerprint(*parts: Any) -> str:
+    """SHA-256 of arrays (dtype, shape, bytes) and JSON-able settings: the identity of a
+    training run, stored in its checkpoints so a resume never mixes two runs."""
     import hashlib
 
     h = hashlib.sha256()
@@ -254,7 +256,7 @@ def train_network(
             total_loss += float(part) * (j - i)
         return total_loss / n
 
-    fingerprint = _fingerprint(
+    run_id = fingerprint(
         np.asarray(flux_train[:: max(1, n_train // 64)]),
         jax.tree.map(lambda a: np.asarray(a).shape, jax.tree.leaves(params)),
         config.to_dict(),
@@ -268,7 +270,7 @@ def train_network(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     template = [*jax.tree.leaves(params), *jax.tree.leaves(opt_state), *jax.tree.leaves(params)]
     if ckpt is not None and ckpt.exists():
-        leaves, meta = _load_checkpoint(ckpt, template, fingerprint)
+        leaves, meta = _load_checkpoint(ckpt, template, run_id)
         n_p, n_s = len(jax.tree.leaves(params)), len(jax.tree.leaves(opt_state))
         params = jax.tree.unflatten(jax.tree.structure(params), leaves[:n_p])
         opt_state = jax.tree.unflatten(jax.tree.structure(opt_state), leaves[n_p : n_p + n_s])
@@ -316,7 +318,7 @@ def train_network(
                 *jax.tree.leaves(best_params),
             ]
             meta = {
-                "fingerprint": fingerprint,
+                "fingerprint": run_id,
                 "epoch": e + 1,
                 "best_loss": best_loss,
                 "best_epoch": best_epoch,

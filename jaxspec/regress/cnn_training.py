@@ -13,8 +13,6 @@ finished members, resumes the unfinished one and trains the rest.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from .._modelfile import check_weights, fill_state, flat_weights, read_model_file, write_model_file
-from .._train import TrainConfig, train_network
+from .._train import TrainConfig, fingerprint, train_network
 from ..augment import AugmentConfig
 from ..labels import LabelSpace
 from .cnn import BETA, SIGMA_FLOOR, LabelNetwork, ensemble_loss, trunk_config
@@ -159,18 +157,6 @@ def _check_arrays(
     return flux, labels, wave
 
 
-def _fingerprint(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, np.ndarray):
-            a = np.ascontiguousarray(p)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
 def _member_seeds(seed: int, train_seed: int, i: int) -> tuple[int, int]:
     init, train = np.random.SeedSequence([int(seed), int(train_seed), i]).generate_state(2)
     return int(init), int(train)
@@ -213,7 +199,7 @@ def fit_ensemble(
     ckdir = None if checkpoint_dir is None else Path(checkpoint_dir)
     if ckdir is not None:
         ckdir.mkdir(parents=True, exist_ok=True)
-    data_hash = _fingerprint(
+    data_hash = fingerprint(
         flux[:: max(1, n // 256)], labels, wave, label_space.to_dict(), n_val, int(seed)
     )
 
@@ -223,12 +209,12 @@ def fit_ensemble(
         init_seed, train_seed = _member_seeds(seed, train_config.seed, i)
         tc = dataclasses.replace(train_config, seed=train_seed)
         net = LabelNetwork(wave.size, label_space.n_labels, trunk=cfg, rngs=nnx.Rngs(init_seed))
-        fingerprint = _fingerprint(
+        member_id = fingerprint(
             data_hash, cfg, tc.to_dict(), augment_config.to_dict(), init_seed, resolution
         )
         done = None if ckdir is None else ckdir / f"member_{i}.h5"
         if done is not None and done.exists():
-            g, state, record = _load_member(done, net, fingerprint)
+            g, state, record = _load_member(done, net, member_id)
         else:
             result = train_network(
                 net,
@@ -257,7 +243,7 @@ def fit_ensemble(
                 "history": result.history,
             }
             if done is not None:
-                _save_member(done, state, record, fingerprint)
+                _save_member(done, state, record, member_id)
                 (ckdir / f"member_{i}.ckpt.h5").unlink(missing_ok=True)
         graphdef = g if graphdef is None else graphdef
         members.append(state)
@@ -280,18 +266,18 @@ def fit_ensemble(
     return EnsembleFit(graphdef, members, augment_config, record)
 
 
-def _save_member(path: Path, state: Any, record: dict[str, Any], fingerprint: str) -> None:
+def _save_member(path: Path, state: Any, record: dict[str, Any], run_id: str) -> None:
     write_model_file(
         path,
         format_name=_MEMBER_FORMAT,
         format_version=_MEMBER_VERSION,
-        attrs={"fingerprint": fingerprint, "record": record},
+        attrs={"fingerprint": run_id, "record": record},
         arrays=flat_weights(state),
         overwrite=True,
     )
 
 
-def _load_member(path: Path, template: nnx.Module, fingerprint: str) -> tuple[Any, Any, dict]:
+def _load_member(path: Path, template: nnx.Module, run_id: str) -> tuple[Any, Any, dict]:
     attrs, stored = read_model_file(
         path,
         format_name=_MEMBER_FORMAT,
@@ -299,7 +285,7 @@ def _load_member(path: Path, template: nnx.Module, fingerprint: str) -> tuple[An
         what="CNN ensemble member",
         remedy=f"Delete {path} to train this member again",
     )
-    if attrs.get("fingerprint") != fingerprint:
+    if attrs.get("fingerprint") != run_id:
         raise ValueError(
             f"{path} belongs to another training run (different data, network or settings); "
             "delete it or choose another checkpoint_dir"
